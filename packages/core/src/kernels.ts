@@ -1,0 +1,166 @@
+// Numeric kernels for guiders and samplers. Hot loops run over contiguous Float32Arrays with no allocation
+// per element; reductions accumulate in float64 (plain JS numbers), which keeps APG's projection and the
+// unbiased std of guidance rescale well inside float32 reference tolerances.
+import { GuidekitError } from './errors.js'
+import { Tensor, assertSameShape } from './tensor.js'
+
+/** A (coefficient, tensor) pair of a linear combination. Coefficients are scalars or one per batch item. */
+export type Term = readonly [coefficient: number | ArrayLike<number>, tensor: Tensor]
+
+/**
+ * Fused linear combination `out = sum_k c_k * t_k` in one pass over memory. Coefficients may be one number
+ * or one number per batch item. Writes into `out` when given (it may alias an input), else allocates.
+ *
+ * @example
+ * // CFG: D = D_u + w (D_c - D_u) = (1 - w) D_u + w D_c
+ * const guided = combine([[1 - w, uncond], [w, cond]])
+ */
+export function combine(terms: readonly Term[], out?: Tensor): Tensor {
+  const first = terms[0]
+  if (!first) throw new GuidekitError('INVALID_ARGUMENT', 'combine needs at least one term.')
+  const ref = first[1]
+  assertSameShape('combine', ...terms.map((t) => t[1]), ...(out ? [out] : []))
+  const target = out ?? Tensor.zeros(ref.shape)
+  const batch = ref.batch
+  const n = ref.sampleSize
+  const o = target.data
+  // Specialised loops for the common arities; a generic loop otherwise.
+  for (let b = 0; b < batch; b++) {
+    const start = b * n
+    const end = start + n
+    const coef = (k: number): number => {
+      const c = (terms[k] as Term)[0]
+      return typeof c === 'number' ? c : (c[b] as number)
+    }
+    if (terms.length === 1) {
+      const a = coef(0)
+      const x = ref.data
+      for (let i = start; i < end; i++) o[i] = a * (x[i] as number)
+    } else if (terms.length === 2) {
+      const a = coef(0)
+      const c = coef(1)
+      const x = ref.data
+      const y = (terms[1] as Term)[1].data
+      for (let i = start; i < end; i++) o[i] = a * (x[i] as number) + c * (y[i] as number)
+    } else if (terms.length === 3) {
+      const a = coef(0)
+      const c = coef(1)
+      const e = coef(2)
+      const x = ref.data
+      const y = (terms[1] as Term)[1].data
+      const z = (terms[2] as Term)[1].data
+      for (let i = start; i < end; i++) o[i] = a * (x[i] as number) + c * (y[i] as number) + e * (z[i] as number)
+    } else {
+      const cs = terms.map((_, k) => coef(k))
+      const ds = terms.map((t) => t[1].data)
+      for (let i = start; i < end; i++) {
+        let s = 0
+        for (let k = 0; k < ds.length; k++) s += (cs[k] as number) * ((ds[k] as Float32Array)[i] as number)
+        o[i] = s
+      }
+    }
+  }
+  return target
+}
+
+/** Per-sample dot product `<a, b>` over all non-batch dimensions (float64 accumulation). */
+export function dot(a: Tensor, b: Tensor): Float64Array {
+  assertSameShape('dot', a, b)
+  const out = new Float64Array(a.batch)
+  const n = a.sampleSize
+  const x = a.data
+  const y = b.data
+  for (let s = 0; s < a.batch; s++) {
+    let acc = 0
+    const end = (s + 1) * n
+    for (let i = s * n; i < end; i++) acc += (x[i] as number) * (y[i] as number)
+    out[s] = acc
+  }
+  return out
+}
+
+/** Per-sample L2 norm over all non-batch dimensions. */
+export function norm(a: Tensor): Float64Array {
+  const out = dot(a, a)
+  for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(out[i] as number)
+  return out
+}
+
+/**
+ * Per-sample standard deviation over all non-batch dimensions, unbiased (N - 1), as `torch.std`.
+ * Two passes (mean, then squared deviations) for accuracy.
+ */
+export function std(a: Tensor): Float64Array {
+  const out = new Float64Array(a.batch)
+  const n = a.sampleSize
+  const x = a.data
+  for (let s = 0; s < a.batch; s++) {
+    const start = s * n
+    const end = start + n
+    let sum = 0
+    for (let i = start; i < end; i++) sum += x[i] as number
+    const mean = sum / n
+    let sq = 0
+    for (let i = start; i < end; i++) {
+      const d = (x[i] as number) - mean
+      sq += d * d
+    }
+    out[s] = n > 1 ? Math.sqrt(sq / (n - 1)) : Number.NaN
+  }
+  return out
+}
+
+/** Per-sample cosine similarity `<a,b> / (|a| |b|)`; 0 where either norm is 0. One pass. */
+export function cosineSimilarity(a: Tensor, b: Tensor): Float64Array {
+  assertSameShape('cosineSimilarity', a, b)
+  const out = new Float64Array(a.batch)
+  const n = a.sampleSize
+  const x = a.data
+  const y = b.data
+  for (let s = 0; s < a.batch; s++) {
+    let ab = 0
+    let aa = 0
+    let bb = 0
+    const end = (s + 1) * n
+    for (let i = s * n; i < end; i++) {
+      const p = x[i] as number
+      const q = y[i] as number
+      ab += p * q
+      aa += p * p
+      bb += q * q
+    }
+    const d = Math.sqrt(aa * bb)
+    out[s] = d > 0 ? ab / d : 0
+  }
+  return out
+}
+
+/** Cosine similarity of two tensors flattened whole (batch included), as one number. */
+export function cosineSimilarityFlat(a: Tensor, b: Tensor): number {
+  assertSameShape('cosineSimilarityFlat', a, b)
+  let ab = 0
+  let aa = 0
+  let bb = 0
+  const x = a.data
+  const y = b.data
+  for (let i = 0; i < x.length; i++) {
+    const p = x[i] as number
+    const q = y[i] as number
+    ab += p * q
+    aa += p * p
+    bb += q * q
+  }
+  const d = Math.sqrt(aa * bb)
+  return d > 0 ? ab / d : 0
+}
+
+/** Index of the first NaN or infinite element, or -1 when all are finite. */
+export function findNonFinite(a: Tensor | Float32Array): number {
+  const x = a instanceof Tensor ? a.data : a
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i] as number
+    // v - v is NaN exactly for NaN and +-Infinity; cheaper than Number.isFinite in the hot loop.
+    if (v - v !== 0) return i
+  }
+  return -1
+}

@@ -1,0 +1,191 @@
+import type { Branch, Denoiser, GuidanceSession, Guider, NoiseSource, Prediction, Sampler, StepContext } from './contracts.js'
+import { familyAlpha } from './contracts.js'
+import { GuidekitError, check } from './errors.js'
+import { findNonFinite } from './kernels.js'
+import { seededNoise, seedsFor } from './noise.js'
+import { modelInput } from './parameterization.js'
+import { checkPlan, type SamplingPlan } from './schedules.js'
+import { Tensor } from './tensor.js'
+
+/** Progress after each completed step. */
+export interface SampleProgress {
+  /** Steps completed (1..steps). */
+  readonly step: number
+  readonly steps: number
+  readonly sigma: number
+  readonly modelCalls: number
+  readonly elapsedMs: number
+}
+
+/** Options of {@link sample}. */
+export interface SampleOptions {
+  readonly denoiser: Denoiser
+  readonly guider: Guider
+  readonly sampler: Sampler
+  readonly plan: SamplingPlan
+  /** Sample shape, batch first (e.g. `[4, 1, 28, 28]`). Required unless `latents` is given. */
+  readonly shape?: readonly number[]
+  /** First seed; image i uses `seed + i` (see `seedsFor`). Default 0. Ignored when `seeds` is given. */
+  readonly seed?: number
+  /** One seed per image. */
+  readonly seeds?: readonly number[]
+  /**
+   * The starting sample in the sampling space at `plan.sigmas[0]` (e.g. for inversion round trips). When
+   * omitted, it is seeded noise scaled by `sqrt(alpha^2 + sigma^2)` (the marginal std for unit-variance data).
+   */
+  readonly latents?: Tensor
+  /** The noise source for stochastic samplers; default: the seeded streams. */
+  readonly noise?: NoiseSource
+  readonly signal?: AbortSignal
+  readonly onProgress?: (progress: SampleProgress) => void
+}
+
+/** What {@link sample} returns. */
+export interface SampleResult {
+  /** The final samples in data space (the VP sample for `'vp'` plans ending above sigma 0, as diffusers). */
+  readonly samples: Tensor
+  /** The final state in the sampling space. */
+  readonly latents: Tensor
+  readonly seeds: readonly number[]
+  readonly steps: number
+  /** Batched model runs (one per distinct model per denoiser request). */
+  readonly modelCalls: number
+  /** Branch evaluations (each branch of each request counts once). */
+  readonly branchEvaluations: number
+  /** Network function evaluations per image, as papers count them (CFG: 2 per step). */
+  readonly nfe: number
+  /** Counters reported by the guider (e.g. adaptive guidance's saved calls). */
+  readonly guidance: Readonly<Record<string, number>>
+  readonly elapsedMs: number
+}
+
+/**
+ * Runs one trajectory: for each step the guider asks for the branches it needs (`ctx.predict`), combines
+ * them into `{denoised, renoise}`, and the sampler moves x to the next sigma. Counts model calls and branch
+ * evaluations, reports progress, honours `signal`, and stops with `NON_FINITE` (naming the step and branch)
+ * when a prediction contains NaN or infinity.
+ *
+ * @example
+ * const result = await sample({ denoiser, guider: cfg({ scale: 3 }), sampler: euler(), plan: flowPlan({ steps: 30 }), shape: [4, 1, 28, 28], seed: 7 })
+ */
+export async function sample(options: SampleOptions): Promise<SampleResult> {
+  const { denoiser, guider, sampler, signal, onProgress } = options
+  const plan = checkPlan(options.plan)
+  if (plan.family !== denoiser.family) {
+    throw new GuidekitError('INVALID_ARGUMENT', `The plan is for the '${plan.family}' family but the denoiser is '${denoiser.family}'; build the plan from the model's schedule.`)
+  }
+  const shape = options.latents?.shape ?? options.shape
+  if (!shape) throw new GuidekitError('INVALID_ARGUMENT', 'sample() needs shape (e.g. [4, 1, 28, 28]) or latents.')
+  check(shape.length >= 2 && shape.every((d) => Number.isInteger(d) && d >= 1), 'shape', shape, 'a list of positive integers, batch first')
+  const batch = shape[0] as number
+  const seeds = options.seeds ? [...options.seeds] : seedsFor(options.seed ?? 0, batch)
+  check(seeds.length === batch, 'seeds', seeds, `one seed per image (${batch})`)
+  const noise = options.noise ?? seededNoise(seeds)
+  const steps = plan.timesteps.length
+  const family = plan.family
+  throwIfAborted(signal, 0)
+
+  let x: Tensor
+  if (options.latents) {
+    x = options.latents
+  } else {
+    x = noise.next(shape)
+    const s0 = plan.sigmas[0] as number
+    const scale = Math.hypot(familyAlpha(family, s0), s0)
+    for (let i = 0; i < x.data.length; i++) x.data[i] = (x.data[i] as number) * scale
+  }
+  const session: GuidanceSession = guider.start({ steps, sigmas: plan.sigmas, timesteps: plan.timesteps, family, shape })
+  const samplerSession = sampler.start({ steps, sigmas: plan.sigmas, family, noise })
+  let modelCalls = 0
+  let branchEvaluations = 0
+  let sampleEvaluations = 0
+  const t0 = performance.now()
+
+  for (let step = 0; step < steps; step++) {
+    throwIfAborted(signal, step)
+    const sigma = plan.sigmas[step] as number
+    const sigmaNext = plan.sigmas[step + 1] as number
+    const timestep = plan.timesteps[step] as number
+    const current = x
+    const ctx: StepContext = {
+      step,
+      steps,
+      sigma,
+      sigmaNext,
+      timestep,
+      family,
+      x: current,
+      predict: async (branches: readonly Branch[]): Promise<Prediction[]> => {
+        check(branches.length > 0, 'branches', branches.length, 'at least one branch')
+        throwIfAborted(signal, step)
+        const predictions = await denoiser.predict(signal ? { x: current, sigma, timestep, branches, signal } : { x: current, sigma, timestep, branches })
+        if (predictions.length !== branches.length) {
+          throw new GuidekitError('MODEL_ERROR', `The denoiser returned ${predictions.length} predictions for ${branches.length} branches at step ${step}.`)
+        }
+        modelCalls += new Set(branches.map((b) => b.model ?? '')).size
+        branchEvaluations += branches.length
+        branches.forEach((branch, k) => {
+          const p = predictions[k] as Prediction
+          sampleEvaluations += branch.samples ? branch.samples.length : batch
+          for (const [what, t] of [['denoised', p.denoised], ['noise', p.noise]] as const) {
+            const bad = findNonFinite(t)
+            if (bad >= 0) {
+              throw new GuidekitError(
+                'NON_FINITE',
+                `Step ${step + 1}/${steps} (sigma ${sigma.toPrecision(6)}): the ${branch.model ? `'${branch.model}' ` : ''}'${branch.role}' prediction (${what}) has ${t.data[bad]} at element ${bad}. Check the model file and its inputs, or lower the guidance scale.`,
+                { details: { step, sigma, role: branch.role, model: branch.model, element: bad } },
+              )
+            }
+          }
+        })
+        return predictions
+      },
+    }
+    const guided = await session.step(ctx)
+    const bad = findNonFinite(guided.denoised)
+    if (bad >= 0) {
+      throw new GuidekitError('NON_FINITE', `Step ${step + 1}/${steps} (sigma ${sigma.toPrecision(6)}): guider ${guider.name} produced ${guided.denoised.data[bad]} at element ${bad}. Lower the guidance scale or check its parameters.`, {
+        details: { step, sigma, guider: guider.name, element: bad },
+      })
+    }
+    x = samplerSession.step({ step, x: current, sigma, sigmaNext, guided })
+    onProgress?.({ step: step + 1, steps, sigma: sigmaNext, modelCalls, elapsedMs: performance.now() - t0 })
+  }
+  const last = plan.sigmas[steps] as number
+  return {
+    samples: modelInput(x, last, family),
+    latents: x,
+    seeds,
+    steps,
+    modelCalls,
+    branchEvaluations,
+    nfe: sampleEvaluations / batch,
+    guidance: session.report?.() ?? {},
+    elapsedMs: performance.now() - t0,
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, step: number): void {
+  if (signal?.aborted) {
+    throw new GuidekitError('ABORTED', `Sampling was aborted before step ${step + 1}.`, { cause: signal.reason, details: { step } })
+  }
+}
+
+/**
+ * The unguided guider: asks for the positive branch only (one model evaluation per step).
+ *
+ * @example
+ * await sample({ denoiser, guider: unguided(), sampler: euler(), plan, shape })
+ */
+export function unguided(): Guider {
+  return {
+    specificationVersion: 'v1',
+    name: 'unguided',
+    start: () => ({
+      async step(ctx) {
+        const [p] = (await ctx.predict([{ role: 'positive' }])) as [Prediction]
+        return { denoised: p.denoised, renoise: p.denoised }
+      },
+    }),
+  }
+}
