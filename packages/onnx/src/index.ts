@@ -1,0 +1,6 @@
+export { classConditionalDenoiser, loadClassConditionalModel } from './class-conditional.js'
+export type { ClassConditionalDenoiser, ClassConditionalDenoiserOptions, ClassConditionalModel, ClassConditionalModelSource } from './class-conditional.js'
+export { classLabel, locateModel, parseModelCard, readModelCard } from './model-card.js'
+export type { ModelCard, ModelCardSchedule, ModelCardTensor } from './model-card.js'
+export { openSession, toOrtSessionOptions } from './session.js'
+export type { GraphOptimizationLevel, OnnxSessionOptions } from './session.js'

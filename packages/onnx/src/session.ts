@@ -1,0 +1,73 @@
+import { existsSync, statSync } from 'node:fs'
+import { GuidekitError, checkNumber } from '@guidekit/core'
+import * as ort from 'onnxruntime-node'
+
+/** ONNX Runtime graph optimization levels (`onnxruntime-common` names). */
+export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'layout' | 'all'
+
+/**
+ * Session options of every model this package loads. Defaults are ONNX Runtime's (all physical cores,
+ * `graphOptimizationLevel: 'all'`, CPU execution provider).
+ *
+ * @example
+ * const options: OnnxSessionOptions = { threads: 2, graphOptimizationLevel: 'all' }
+ */
+export interface OnnxSessionOptions {
+  /** Threads used inside one operator (`intraOpNumThreads`). */
+  readonly threads?: number
+  /** Threads used to run independent operators in parallel (`interOpNumThreads`). */
+  readonly interOpThreads?: number
+  readonly graphOptimizationLevel?: GraphOptimizationLevel
+  /** Execution providers in order of preference; default `['cpu']`. */
+  readonly executionProviders?: readonly string[]
+  /** Fixes symbolic dimensions (e.g. `{ batch: 2 }`), which lets ORT plan memory once. */
+  readonly freeDimensionOverrides?: Readonly<Record<string, number>>
+  /** Raw ONNX Runtime options, merged last (escape hatch). */
+  readonly ort?: ort.InferenceSession.SessionOptions
+}
+
+const levels: readonly GraphOptimizationLevel[] = ['disabled', 'basic', 'extended', 'layout', 'all']
+
+/** Maps guidekit's session options to ONNX Runtime's, validating them. */
+export function toOrtSessionOptions(options: OnnxSessionOptions = {}): ort.InferenceSession.SessionOptions {
+  const out: ort.InferenceSession.SessionOptions = { executionProviders: [...(options.executionProviders ?? ['cpu'])] }
+  if (options.threads !== undefined) out.intraOpNumThreads = checkNumber('sessionOptions.threads', options.threads, { min: 0, max: 1024, integer: true })
+  if (options.interOpThreads !== undefined) {
+    out.interOpNumThreads = checkNumber('sessionOptions.interOpThreads', options.interOpThreads, { min: 0, max: 1024, integer: true })
+  }
+  if (options.graphOptimizationLevel !== undefined) {
+    if (!levels.includes(options.graphOptimizationLevel)) {
+      throw new GuidekitError(
+        'INVALID_ARGUMENT',
+        `sessionOptions.graphOptimizationLevel must be one of ${levels.join(', ')}, got ${JSON.stringify(options.graphOptimizationLevel)}.`,
+        { details: { parameter: 'sessionOptions.graphOptimizationLevel', value: options.graphOptimizationLevel } },
+      )
+    }
+    out.graphOptimizationLevel = options.graphOptimizationLevel
+  }
+  if (options.freeDimensionOverrides) out.freeDimensionOverrides = { ...options.freeDimensionOverrides }
+  return { ...out, ...options.ort }
+}
+
+/**
+ * Opens an ONNX Runtime session for a model file. A missing file is `MODEL_NOT_FOUND`; a file ONNX Runtime
+ * cannot load (corrupt, unsupported operator, external weights missing) is `MODEL_INVALID`.
+ */
+export async function openSession(path: string, options: OnnxSessionOptions = {}): Promise<ort.InferenceSession> {
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new GuidekitError('MODEL_NOT_FOUND', `Model file not found: ${path}. Check the path (or the folder layout) and try again.`, {
+      details: { path },
+    })
+  }
+  const ortOptions = toOrtSessionOptions(options)
+  try {
+    return await ort.InferenceSession.create(path, ortOptions)
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    throw new GuidekitError(
+      'MODEL_INVALID',
+      `ONNX Runtime could not load ${path}: ${reason.trim()}. Is it a complete ONNX file (with its external weight file next to it) exported with operators the CPU provider supports?`,
+      { cause, details: { path } },
+    )
+  }
+}
