@@ -49,6 +49,13 @@ export class RandomStream {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1
   }
 
+  /** A stream with an explicit xoshiro128** state (for tests against the reference generator). */
+  static fromState(state: readonly [number, number, number, number]): RandomStream {
+    const stream = new RandomStream(0)
+    ;[stream.s0, stream.s1, stream.s2, stream.s3] = state.map((w) => w | 0) as [number, number, number, number]
+    return stream
+  }
+
   /** Next uniform 32-bit unsigned integer (xoshiro128**). */
   nextUint32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0

@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import type { Denoiser, Guider, Prediction } from './contracts.js'
+import { GuidekitError } from './errors.js'
+import { combine } from './kernels.js'
+import { eulerAncestral, euler, dpmpp2m } from './samplers.js'
+import { sample, unguided } from './sample.js'
+import { checkPlan, flowPlan, spacedTimesteps, vpPlan, vpSchedule } from './schedules.js'
+import { Tensor } from './tensor.js'
+import { gaussianDenoiser } from './toy.js'
+
+/** A minimal plain-CFG guider to exercise the loop (the real one lives in @guidekit/cfg). */
+function testCfg(scale: number): Guider {
+  return {
+    specificationVersion: 'v1',
+    name: `test-cfg(${scale})`,
+    start: () => ({
+      async step(ctx) {
+        const [c, u] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
+        const d = combine([[1 - scale, u.denoised], [scale, c.denoised]])
+        return { denoised: d, renoise: d }
+      },
+    }),
+  }
+}
+
+const hash = (t: Tensor) => createHash('sha256').update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest('hex')
+const toy = () => gaussianDenoiser({ family: 'flow', means: { positive: 1, negative: -1 }, std: 0.5 })
+
+describe('sample()', () => {
+  it('is deterministic: same seed, same bytes (stochastic sampler included)', async () => {
+    const run = () => sample({ denoiser: toy(), guider: testCfg(3), sampler: eulerAncestral(), plan: flowPlan({ steps: 8 }), shape: [2, 3, 4, 4], seed: 5 })
+    expect(hash((await run()).samples)).toBe(hash((await run()).samples))
+  })
+
+  it('a batch with seed s equals single runs with seeds s, s+1 (stochastic sampler)', async () => {
+    const plan = vpPlan(vpSchedule(), { steps: 6, karras: true })
+    const denoiser = gaussianDenoiser({ family: 'vp', means: { positive: 0.3, negative: 0 } })
+    const batch = await sample({ denoiser, guider: testCfg(2), sampler: eulerAncestral(), plan, shape: [3, 2, 8], seed: 100 })
+    expect(batch.seeds).toEqual([100, 101, 102])
+    for (let i = 0; i < 3; i++) {
+      const single = await sample({ denoiser, guider: testCfg(2), sampler: eulerAncestral(), plan, shape: [1, 2, 8], seed: 100 + i })
+      expect([...single.samples.data]).toEqual([...batch.samples.batchSlice(i).data])
+    }
+  })
+
+  it('counts model calls, branch evaluations and NFE, and reports progress', async () => {
+    const progress: number[] = []
+    const denoiser = toy()
+    const r = await sample({ denoiser, guider: testCfg(3), sampler: dpmpp2m(), plan: flowPlan({ steps: 7 }), shape: [2, 4], onProgress: (p) => progress.push(p.step) })
+    expect(r.modelCalls).toBe(7) // one batched call per step
+    expect(denoiser.calls).toBe(7)
+    expect(r.branchEvaluations).toBe(14)
+    expect(r.nfe).toBe(14) // per image, as papers count (cond + uncond)
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7])
+    const u = await sample({ denoiser: toy(), guider: unguided(), sampler: euler(), plan: flowPlan({ steps: 7 }), shape: [2, 4] })
+    expect(u.nfe).toBe(7)
+  })
+
+  it('honours an AbortSignal mid-trajectory', async () => {
+    const controller = new AbortController()
+    const promise = sample({
+      denoiser: toy(), guider: testCfg(2), sampler: euler(), plan: flowPlan({ steps: 20 }), shape: [1, 4], signal: controller.signal,
+      onProgress: (p) => { if (p.step === 3) controller.abort() },
+    })
+    await expect(promise).rejects.toMatchObject({ code: 'ABORTED' })
+    await expect(promise).rejects.toThrowError(/before step 4/)
+  })
+
+  it('stops with NON_FINITE naming the step and branch when a prediction has NaN', async () => {
+    const inner = toy()
+    const broken: Denoiser = {
+      specificationVersion: 'v1',
+      family: 'flow',
+      async predict(request) {
+        const out = await inner.predict(request)
+        if (request.sigma < 0.5) out[1]?.denoised.data.fill(Number.NaN)
+        return out
+      },
+    }
+    const err = await sample({ denoiser: broken, guider: testCfg(2), sampler: euler(), plan: flowPlan({ steps: 10 }), shape: [1, 4] }).catch((e: unknown) => e)
+    expect(GuidekitError.isInstance(err)).toBe(true)
+    expect((err as GuidekitError).code).toBe('NON_FINITE')
+    expect((err as GuidekitError).message).toMatch(/Step 6\/10 .* 'negative' prediction \(denoised\) has NaN/)
+  })
+
+  it('rejects bad arguments with clear errors', async () => {
+    const base = { denoiser: toy(), guider: unguided(), sampler: euler() }
+    expect(() => flowPlan({ steps: 0 })).toThrowError(/steps must be an integer >= 1, got 0/)
+    expect(() => spacedTimesteps({ trainSteps: 1000, steps: 10, spacing: 'sideways' as never })).toThrowError(/spacing must be 'leading', 'trailing', 'linspace'/)
+    expect(() => checkPlan({ family: 'flow', sigmas: Float64Array.from([1, 0.5, 0.7, 0]), timesteps: Float64Array.from([1000, 500, 700]) })).toThrowError(/must be decreasing/)
+    expect(() => checkPlan({ family: 'flow', sigmas: Float64Array.from([1, 0]), timesteps: Float64Array.from([1, 2]) })).toThrowError(/sigmas length/)
+    await expect(sample({ ...base, plan: vpPlan(vpSchedule(), { steps: 4 }), shape: [1, 4] })).rejects.toThrowError(/plan is for the 'vp' family but the denoiser is 'flow'/)
+    await expect(sample({ ...base, plan: flowPlan({ steps: 4 }) })).rejects.toThrowError(/needs shape/)
+    await expect(sample({ ...base, plan: flowPlan({ steps: 4 }), shape: [2, 4], seeds: [1] })).rejects.toThrowError(/one seed per image/)
+    const wrongShape: Denoiser = {
+      specificationVersion: 'v1',
+      family: 'flow',
+      predict: async () => [{ denoised: Tensor.zeros([1, 5]), noise: Tensor.zeros([1, 5]) }],
+    }
+    await expect(sample({ ...base, denoiser: wrongShape, plan: flowPlan({ steps: 2 }), shape: [1, 4] })).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' })
+  })
+
+  it('starts from given latents (no noise drawn)', async () => {
+    const latents = Tensor.full([1, 4], 0.25)
+    const r = await sample({ denoiser: toy(), guider: unguided(), sampler: euler(), plan: flowPlan({ steps: 3 }), latents })
+    expect(r.samples.shape).toEqual([1, 4])
+    expect(latents.data[0]).toBe(0.25) // inputs are not modified
+  })
+})
+
+describe('schedules', () => {
+  it('produces SD1.5 sigmas and the documented spacings', () => {
+    const sd = vpSchedule()
+    expect(sd.sigmaMin).toBeCloseTo(0.0291675, 6)
+    expect(sd.sigmaMax).toBeCloseTo(14.614645, 4)
+    expect(spacedTimesteps({ trainSteps: 1000, steps: 20, spacing: 'leading', stepsOffset: 1 }).slice(0, 3)).toEqual([951, 901, 851])
+    expect(spacedTimesteps({ trainSteps: 1000, steps: 20, spacing: 'trailing' }).slice(-2)).toEqual([99, 49])
+    expect(spacedTimesteps({ trainSteps: 1000, steps: 20, spacing: 'linspace-exclusive' }).slice(-1)).toEqual([50])
+    const cos = vpSchedule({ betaSchedule: 'squaredcos_cap_v2' })
+    expect(cos.alphasCumprod[0]).toBeGreaterThan(0.9999)
+    expect(cos.alphasCumprod[999]).toBeLessThan(1e-4)
+    expect(sd.timestepOf(sd.sigmaAt(500.25))).toBeCloseTo(500.25, 1)
+    expect(flowPlan({ steps: 10, shift: 3 }).sigmas[9]).toBeCloseTo(0.00892857, 6)
+  })
+
+  it('rejects invalid schedule parameters', () => {
+    expect(() => vpSchedule({ betaSchedule: 'cubic' as never })).toThrowError(/betaSchedule must be/)
+    expect(() => vpSchedule({ betaEnd: 2 })).toThrowError(/betaEnd/)
+    expect(() => spacedTimesteps({ trainSteps: 1000, steps: 20, spacing: 'leading', stepsOffset: 60 })).toThrowError(/timesteps must be within/)
+    expect(() => flowPlan({ steps: 5, shift: -1 })).toThrowError(/shift must be/)
+  })
+})
