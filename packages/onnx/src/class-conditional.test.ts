@@ -181,6 +181,9 @@ describe('classConditionalDenoiser', () => {
     await expect(loadClassConditionalModel(join(dir, 'bad.onnx'))).rejects.toMatchObject({ code: 'MODEL_INVALID' })
     await expect(loadClassConditionalModel(join(dir, 'missing.onnx'))).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' })
     await expect(loadClassConditionalModel({ path: dit, card: { ...card, parameterization: 'banana' } })).rejects.toThrow(/'parameterization' must be/)
+    // an evaluator card (as @guidekit/models-fashion ships for its classifier) is refused with its own message
+    const evaluator = { ...card, kind: 'evaluator', parameterization: 'classifier', nullClass: null, schedule: undefined }
+    await expect(loadClassConditionalModel({ path: dit, card: evaluator })).rejects.toThrow(/is an evaluator/)
   })
 })
 

@@ -73,11 +73,14 @@ export function parseModelCard(value: unknown, where = 'card'): ModelCard {
   if (!isRecord(value)) invalid(where, '(root)', 'a JSON object', value)
   if (typeof value.name !== 'string') invalid(where, 'name', 'a string', value.name)
   if (value.kind !== undefined && value.kind !== 'generator' && value.kind !== 'evaluator') invalid(where, 'kind', "'generator' or 'evaluator'", value.kind)
-  if (!parameterizations.includes(value.parameterization as Parameterization)) {
-    invalid(where, 'parameterization', parameterizations.map((p) => `'${p}'`).join(', '), value.parameterization)
+  // Evaluators (classifiers) have no noise schedule; only generators need these.
+  if (value.kind !== 'evaluator') {
+    if (!parameterizations.includes(value.parameterization as Parameterization)) {
+      invalid(where, 'parameterization', parameterizations.map((p) => `'${p}'`).join(', '), value.parameterization)
+    }
+    const schedule = value.schedule
+    if (!isRecord(schedule) || (schedule.family !== 'vp' && schedule.family !== 'flow')) invalid(where, 'schedule.family', "'vp' or 'flow'", isRecord(schedule) ? schedule.family : schedule)
   }
-  const schedule = value.schedule
-  if (!isRecord(schedule) || (schedule.family !== 'vp' && schedule.family !== 'flow')) invalid(where, 'schedule.family', "'vp' or 'flow'", isRecord(schedule) ? schedule.family : schedule)
   const onnx = value.onnx
   if (!isRecord(onnx)) invalid(where, 'onnx', 'an object {file, inputs, outputs}', onnx)
   if (typeof onnx.file !== 'string') invalid(where, 'onnx.file', 'a file name', onnx.file)
@@ -87,11 +90,12 @@ export function parseModelCard(value: unknown, where = 'card'): ModelCard {
   if (!isRecord(image) || ![image.channels, image.height, image.width].every((d) => Number.isInteger(d) && (d as number) > 0)) {
     invalid(where, 'image', 'an object {channels, height, width, range} with positive integer sizes', image)
   }
-  if (value.nullClass !== undefined && !Number.isInteger(value.nullClass)) invalid(where, 'nullClass', 'an integer label', value.nullClass)
+  if (value.nullClass !== undefined && value.nullClass !== null && !Number.isInteger(value.nullClass)) invalid(where, 'nullClass', 'an integer label or null', value.nullClass)
   if (value.classes !== undefined && (!Array.isArray(value.classes) || !value.classes.every((c) => typeof c === 'string'))) {
     invalid(where, 'classes', 'a list of class names', value.classes)
   }
-  return { kind: 'generator', ...value, image: { range: [-1, 1], ...image } } as unknown as ModelCard
+  const { nullClass, ...rest } = value
+  return { kind: 'generator', ...rest, ...(nullClass === null || nullClass === undefined ? {} : { nullClass }), image: { range: [-1, 1], ...image } } as unknown as ModelCard
 }
 
 /** Reads and validates a `<name>.card.json` file. */
