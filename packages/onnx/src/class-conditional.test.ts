@@ -98,6 +98,17 @@ describe('classConditionalDenoiser', () => {
     }
   })
 
+  it('serves concurrent predictions (two trajectories at once) like sequential ones', async () => {
+    const d = await classConditionalDenoiser({ model: dit, classes: [3, 7, 1] })
+    disposers.push(() => d.dispose())
+    const reqs = [0.2, 0.9].map((sigma) => ({ x: detInput([3, 1, 28, 28], sigma), sigma, timestep: sigma * 1000, branches: [{ role: 'positive' }, { role: 'negative' }] }))
+    const together = await Promise.all(reqs.map((r) => d.predict(r)))
+    for (const [i, r] of reqs.entries()) {
+      const alone = await d.predict(r)
+      expect(Array.from(together[i]![1]!.denoised.data)).toEqual(Array.from(alone[1]!.denoised.data))
+    }
+  })
+
   it('runs two models (RL guidance) with one batched call each', async () => {
     const d = await classConditionalDenoiser({ models: { base: dit, tuned: ditRl }, classes: [3] })
     disposers.push(() => d.dispose())
@@ -181,6 +192,7 @@ describe('classConditionalDenoiser', () => {
     await expect(loadClassConditionalModel(join(dir, 'bad.onnx'))).rejects.toMatchObject({ code: 'MODEL_INVALID' })
     await expect(loadClassConditionalModel(join(dir, 'missing.onnx'))).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' })
     await expect(loadClassConditionalModel({ path: dit, card: { ...card, parameterization: 'banana' } })).rejects.toThrow(/'parameterization' must be/)
+    await expect(loadClassConditionalModel({ path: dit, card: { ...card, schedule: { family: 'vp' } } })).rejects.toThrow(/'flow-velocity' does not fit schedule.family 'vp'/)
     // an evaluator card (as @guidekit/models-fashion ships for its classifier) is refused with its own message
     const evaluator = { ...card, kind: 'evaluator', parameterization: 'classifier', nullClass: null, schedule: undefined }
     await expect(loadClassConditionalModel({ path: dit, card: evaluator })).rejects.toThrow(/is an evaluator/)

@@ -81,6 +81,12 @@ export async function loadClassConditionalModel(
   if (card.kind === 'evaluator') {
     throw new GuidekitError('MODEL_INVALID', `${card.name} is an evaluator (a classifier), not a generator; pass a generator model to the denoiser.`, { details: { card: where } })
   }
+  const p = card.parameterization
+  if ((p === 'flow-velocity' && card.schedule.family !== 'flow') || (p === 'v' && card.schedule.family !== 'vp')) {
+    throw new GuidekitError('MODEL_INVALID', `Model card ${where}: parameterization '${p}' does not fit schedule.family '${card.schedule.family}' ('flow-velocity' needs 'flow', 'v' needs 'vp').`, {
+      details: { card: where },
+    })
+  }
   const session = await openSession(onnxPath, options.sessionOptions)
   const inputs = sessionInputs(session)
   const outputs = sessionOutputs(session)
