@@ -70,13 +70,25 @@ export function dot(a: Tensor, b: Tensor): Float64Array {
   const n = a.sampleSize
   const x = a.data
   const y = b.data
-  for (let s = 0; s < a.batch; s++) {
-    let acc = 0
-    const end = (s + 1) * n
-    for (let i = s * n; i < end; i++) acc += (x[i] as number) * (y[i] as number)
-    out[s] = acc
-  }
+  for (let s = 0; s < a.batch; s++) out[s] = dotRange(x, y, s * n, (s + 1) * n)
   return out
+}
+
+/** Sum of x[i] y[i] over [start, end) with four independent accumulators (more instruction-level parallelism). */
+function dotRange(x: Float32Array, y: Float32Array, start: number, end: number): number {
+  let a0 = 0
+  let a1 = 0
+  let a2 = 0
+  let a3 = 0
+  let i = start
+  for (; i + 3 < end; i += 4) {
+    a0 += (x[i] as number) * (y[i] as number)
+    a1 += (x[i + 1] as number) * (y[i + 1] as number)
+    a2 += (x[i + 2] as number) * (y[i + 2] as number)
+    a3 += (x[i + 3] as number) * (y[i + 3] as number)
+  }
+  for (; i < end; i++) a0 += (x[i] as number) * (y[i] as number)
+  return a0 + a1 + a2 + a3
 }
 
 /** Per-sample L2 norm over all non-batch dimensions. */
