@@ -133,9 +133,10 @@ export function isDenseStep(index: number, steps: number, denseSteps: number): b
 }
 
 /**
- * A window for a token grid when the user gives none: the paper's 8x16 (128-token blocks) needs large
- * grids; here the largest square window with at least `minBlocks` blocks per frame... clamped to the grid.
- * 32x32 -> 8x8 (16 blocks per frame); 7x7 -> 2x2 (16 blocks, padded).
+ * A window for a token grid when the user gives none. The paper's 8x16 windows (128-token blocks) need
+ * large latents; small grids need small windows so that selection has blocks to choose from. Picks the
+ * largest square window (16, 8, 4, 2, 1) leaving at least `minBlocksPerFrame` blocks per frame:
+ * 32x32 -> 8x8 (16 blocks per frame); 7x7 -> 2x2 (16 blocks, padded to 8x8).
  */
 export function defaultWindow(grid: { height: number; width: number }, minBlocksPerFrame = 16): { height: number; width: number } {
   for (const w of [16, 8, 4, 2, 1]) {
