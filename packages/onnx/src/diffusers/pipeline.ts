@@ -260,7 +260,18 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
             details: { parameter: 'branch.model', value: branch.model },
           })
         }
+        // The conditioning of a call depends only on its branch layout, which repeats every step: cache it.
+        const contexts = new Map<string, Float32Array>()
         const contextFor = (call: ModelCall): Float32Array => {
+          const key = call.segments.map((s) => `${s.branch.role}:${s.rows.join(',')}`).join('|')
+          let cached = contexts.get(key)
+          if (!cached) {
+            cached = buildContext(call)
+            if (contexts.size < 16) contexts.set(key, cached)
+          }
+          return cached
+        }
+        const buildContext = (call: ModelCall): Float32Array => {
           const out = new Float32Array(call.batch * rowSize)
           let k = 0
           for (const s of call.segments) {
