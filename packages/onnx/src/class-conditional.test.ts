@@ -109,6 +109,15 @@ describe('classConditionalDenoiser', () => {
     }
   })
 
+  it('feeds zero-copy views (batch slices with a byte offset) correctly', async () => {
+    const d = await classConditionalDenoiser({ model: dit, classes: [10] })
+    disposers.push(() => d.dispose())
+    const view = x3.batchSlice(1, 2) // item 1 of the golden input, at a non-zero byteOffset
+    expect(view.data.byteOffset).toBeGreaterThan(0)
+    const [p] = await d.predict({ x: view, sigma: 0.7, timestep: T, branches: [{ role: 'positive' }] })
+    expectClose(velocity(view, p!.denoised, 0.7), g['tiny-dit'][1])
+  })
+
   it('runs two models (RL guidance) with one batched call each', async () => {
     const d = await classConditionalDenoiser({ models: { base: dit, tuned: ditRl }, classes: [3] })
     disposers.push(() => d.dispose())
