@@ -1,0 +1,247 @@
+"""fashion-unet: class-conditional UNet, epsilon prediction on SD1.5's VP `scaled_linear` schedule.
+
+    /usr/bin/python3 tooling/train/train_unet.py            # ~30 min train + ~8 min metrics on 2 cores
+    /usr/bin/python3 tooling/train/train_unet.py --smoke    # < 60 s, writes into a temp dir
+
+betas = linspace(sqrt(0.00085), sqrt(0.012), 1000)^2, x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps,
+t uniform in 0..999; inputs named as diffusers' ONNX UNet export (`sample`, `timestep`) plus
+`class_labels` (10 = null class, labels dropped with probability 0.1).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import common as C
+
+MAX_MINUTES = 35.0
+NAME = 'fashion-unet'
+
+
+class Norm32(nn.GroupNorm):
+    """GroupNorm computed in float32: torch 1.13's CPU autocast does not cast group_norm, so a bf16
+    activation would meet float32 weights. (A no-op in the float32 ONNX export.)"""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps)
+
+
+def norm(ch: int) -> nn.GroupNorm:
+    return Norm32(8, ch)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, emb: int) -> None:
+        super().__init__()
+        self.n1, self.c1 = norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.e = nn.Linear(emb, cout)
+        self.n2, self.c2 = norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        nn.init.zeros_(self.c2.weight)
+        nn.init.zeros_(self.c2.bias)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.c1(F.silu(self.n1(x))) + self.e(emb)[:, :, None, None]
+        h = self.c2(F.silu(self.n2(h)))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, ch: int, heads: int = 4) -> None:
+        super().__init__()
+        self.heads = heads
+        self.n = norm(ch)
+        self.qkv = nn.Conv2d(ch, 3 * ch, 1)
+        self.proj = nn.Conv2d(ch, ch, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        d = c // self.heads
+        qkv = self.qkv(self.n(x)).reshape(b, 3, self.heads, d, h * w)
+        q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]                             # [B, heads, d, N]
+        attn = torch.softmax(q.transpose(-1, -2) @ k * d ** -0.5, dim=-1)    # [B, heads, N, N]
+        out = (v @ attn.transpose(-1, -2)).reshape(b, c, h, w)
+        return x + self.proj(out)
+
+
+class UNet(nn.Module):
+    """forward(sample [B,1,28,28] (VP-scaled), timestep [B] in 0..999, class_labels [B]) -> epsilon."""
+
+    def __init__(self, channels: tuple[int, ...] = (64, 128, 192), blocks: int = 2) -> None:
+        super().__init__()
+        self.channels, self.blocks_per_level = channels, blocks
+        c0 = channels[0]
+        emb = 4 * c0
+        half = c0 // 2
+        self.register_buffer('freqs', torch.exp(-math.log(10000) * torch.arange(half).float() / half), persistent=False)
+        self.t_mlp = nn.Sequential(nn.Linear(c0, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.y_embed = nn.Embedding(11, emb)   # 0..9 classes, 10 = null
+        self.conv_in = nn.Conv2d(1, c0, 3, padding=1)
+        self.down = nn.ModuleList()
+        skips = [c0]
+        ch = c0
+        for lvl, cout in enumerate(channels):
+            for _ in range(blocks):
+                self.down.append(ResBlock(ch, cout, emb))
+                ch = cout
+                skips.append(ch)
+            if lvl < len(channels) - 1:
+                self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
+                skips.append(ch)
+        self.mid1, self.mid_attn, self.mid2 = ResBlock(ch, ch, emb), SelfAttention(ch), ResBlock(ch, ch, emb)
+        self.up = nn.ModuleList()
+        for lvl, cout in reversed(list(enumerate(channels))):
+            for _ in range(blocks + 1):
+                self.up.append(ResBlock(ch + skips.pop(), cout, emb))
+                ch = cout
+            if lvl > 0:
+                self.up.append(nn.Upsample(scale_factor=2, mode='nearest'))
+                self.up.append(nn.Conv2d(ch, ch, 3, padding=1))
+        self.out_norm = norm(ch)
+        self.conv_out = nn.Conv2d(ch, 1, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
+        args = timestep.float()[:, None] * self.freqs[None]
+        emb = self.t_mlp(torch.cat([torch.cos(args), torch.sin(args)], dim=-1)) + self.y_embed(class_labels)
+        h = self.conv_in(sample)
+        hs = [h]
+        for m in self.down:
+            h = m(h, emb) if isinstance(m, ResBlock) else m(h)
+            hs.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
+        for m in self.up:
+            if isinstance(m, ResBlock):
+                h = m(torch.cat([h, hs.pop()], dim=1), emb)
+            else:
+                h = m(h)
+        return self.conv_out(F.silu(self.out_norm(h)))
+
+
+def main() -> None:
+    p = C.base_args(__doc__)
+    p.add_argument('--steps', type=int, default=3000)
+    p.add_argument('--batch-size', type=int, default=128)
+    p.add_argument('--lr', type=float, default=5e-4)
+    p.add_argument('--warmup', type=int, default=200)
+    p.add_argument('--ema', type=float, default=0.999)
+    p.add_argument('--max-minutes', type=float, default=MAX_MINUTES,
+                   help='wall-clock budget: the cosine schedule runs on max(step/steps, elapsed/budget) and '
+                        'training stops when either is used up (the step budget binds on an idle machine)')
+    p.add_argument('--channels', type=str, default='32,64,128')
+    p.add_argument('--blocks', type=int, default=1)
+    p.add_argument('--scales', type=str, default='1,2,3,5')
+    p.add_argument('--skip-train', action='store_true', help='reuse runs/fashion-unet/model.pt; export and measure only')
+    args = p.parse_args()
+    out, run = C.setup(args, NAME)
+    steps = 6 if args.smoke else args.steps
+    batch = 32 if args.smoke else args.batch_size
+    channels = tuple(int(c) for c in args.channels.split(','))
+
+    model = UNet(channels, args.blocks)
+    C.log(f'UNet parameters: {C.count_params(model)}')
+    abar = C.vp_alphas_cumprod().float()
+    ckpt = run / 'model.pt'
+    wall, images = 0.0, 0
+    if args.skip_train:
+        state = torch.load(ckpt, map_location='cpu')
+        model.load_state_dict(state['ema'])
+        wall, images, steps = state['wall'], state['images'], state['steps']
+        planned = state.get('planned', steps)
+    else:
+        x, y = C.load_fashion('train', limit=512 if args.smoke else None)
+        ema = C.EMA(model, args.ema)
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+        g = torch.Generator().manual_seed(args.seed)
+        t0 = time.time()
+        perm, pos = torch.randperm(len(x), generator=g), 0
+        done = 0
+        for step in range(steps):
+            if not args.smoke and time.time() - t0 > args.max_minutes * 60:
+                C.log(f'time budget of {args.max_minutes} min used up at step {step}/{steps}')
+                break
+            done = step + 1
+            if pos + batch > len(x):
+                perm, pos = torch.randperm(len(x), generator=g), 0
+            idx = perm[pos:pos + batch]
+            pos += batch
+            for group in opt.param_groups:
+                group['lr'] = args.lr * C.warmup_cosine(step, steps, args.warmup, elapsed=time.time() - t0,
+                                                        budget=None if args.smoke else args.max_minutes * 60)
+            x0, yb = x[idx], y[idx]
+            t = torch.randint(0, 1000, (len(idx),), generator=g)
+            eps = torch.randn(x0.shape, generator=g)
+            drop = torch.rand(len(idx), generator=g) < 0.1
+            yb = torch.where(drop, torch.full_like(yb, C.NULL_CLASS), yb)
+            a = abar[t].view(-1, 1, 1, 1)
+            xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+            with C.autocast():
+                pred = model(xt, t.float(), yb)
+            loss = F.mse_loss(pred.float(), eps)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            ema.update(model, min(args.ema, (1 + step) / (10 + step)))
+            images += len(idx)
+            if (step + 1) % 50 == 0 or step + 1 == steps:
+                el = time.time() - t0
+                C.log(f'step {step + 1}/{steps} loss {loss.item():.4f} lr {opt.param_groups[0]["lr"]:.2e} '
+                      f'{images / el:.0f} img/s eta {(steps - step - 1) * el / (step + 1) / 60:.1f} min')
+            if (step + 1) % 500 == 0 and not args.smoke:
+                torch.save({'ema': ema.shadow, 'wall': time.time() - t0, 'images': images, 'steps': step + 1}, ckpt)
+        wall = time.time() - t0
+        planned, steps = steps, done
+        ema.copy_to(model)
+        torch.save({'ema': ema.shadow, 'wall': wall, 'images': images, 'steps': steps, 'planned': planned}, ckpt)
+    model.eval()
+
+    C.export_generator(model, out / f'{NAME}.onnx')
+    ev = C.load_evaluator(args.smoke)
+    C.grid_for(C.sample_vp, model, out / f'{NAME}.grid.png', args.smoke)
+    scales = [float(s) for s in args.scales.split(',')]
+    rows = C.measure_generator(C.sample_vp, model, ev, args.smoke, scales)
+
+    card = C.base_card(NAME, 'generator', f'Class-conditional UNet (channels {list(channels)}, {args.blocks} res '
+                       'block(s) per level, self-attention at 7x7) on Fashion-MNIST, epsilon prediction on the VP '
+                       'scaled_linear schedule of SD1.5, classifier-free guidance through null class 10.')
+    card['architecture'] = {'type': 'unet', 'parameters': C.count_params(model), 'channels': list(channels),
+                            'resBlocksPerLevel': args.blocks, 'attentionResolutions': [7],
+                            'conditioning': 'timestep embedding + class embedding (11 entries, 10 = null) added '
+                                            'in every res block'}
+    card['parameterization'] = 'epsilon'
+    card['schedule'] = {'family': 'vp', 'betaSchedule': 'scaled_linear', 'betaStart': 0.00085, 'betaEnd': 0.012,
+                        'trainSteps': 1000, 'predictionType': 'epsilon',
+                        'formula': 'betas = linspace(sqrt(betaStart), sqrt(betaEnd), 1000)^2; '
+                                   'sample = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps; timestep input = t (0..999)'}
+    inputs, outputs = C.generator_io()
+    card['onnx'] = {'file': f'{NAME}.onnx', 'opset': C.ONNX_OPSET, 'inputs': inputs, 'outputs': outputs}
+    card['image'] = C.image_block()
+    card['classes'] = C.CLASSES
+    card['nullClass'] = C.NULL_CLASS
+    card['training'] = {'data': C.DATA_DESCRIPTION, 'images': images, 'optimizerSteps': steps, 'plannedSteps': planned,
+                        'maxMinutes': args.max_minutes, 'batchSize': batch,
+                        'wallSeconds': round(wall), 'seed': args.seed, 'command': C.command_line('train_unet.py'),
+                        'algorithm': f'epsilon MSE, t uniform 0..999, label dropout 0.1, AdamW lr {args.lr} '
+                                     f'(betas 0.9/0.99, {args.warmup} warmup steps, cosine to 10%), grad clip 1, '
+                                     f'EMA {args.ema}, bf16 autocast; EMA weights exported'}
+    card['metrics'] = {'evaluator': 'fashion-eval', 'samples': 1000 if not args.smoke else 20,
+                       'steps': 30 if not args.smoke else 2,
+                       'sampler': 'ddim (eta 0) = euler in sigma = sqrt((1-abar)/abar), timesteps '
+                                  'linspace(999, 0, 30) rounded, x_T = sigma_max * noise',
+                       'reference': 'Fashion-MNIST test set (10k), fashion-eval features',
+                       'byScale': rows}
+    C.write_card(out / f'{NAME}.card.json', card)
+    summary = ' '.join(f'cfg{r["cfgScale"]:g}:acc={r["accuracy"]:.3f},fd={r["frechetDistance"]:.2f}' for r in rows)
+    print(f'FINAL {NAME}: {summary} wall={wall:.0f}s images={images} out={out}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
