@@ -1,0 +1,222 @@
+import {
+  check,
+  checkNumber,
+  combine,
+  type GuidanceSession,
+  type Guider,
+  type Prediction,
+  type RunInfo,
+  type StepContext,
+  type Tensor,
+} from '@guidekit/core'
+import { apgDirection, apgMomentumUpdate, type NormDim } from './apg-math.js'
+import { checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from './internal/space.js'
+import { rescale } from './internal/rescale.js'
+
+function checkMomentum(value: unknown): number {
+  return checkNumber('momentum', value, { min: -1, max: 1, minExclusive: true, maxExclusive: true })
+}
+
+async function predictPair(ctx: StepContext, what: string): Promise<[Prediction, Prediction]> {
+  const [c, u] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
+  checkBranchShapes(what, ctx.x, [c, u])
+  return [c, u]
+}
+
+/** Options of {@link apg} (paper convention). */
+export interface ApgOptions {
+  /** Paper guidance scale `w` (`D = D_c + (w - 1) g`; 1 is off). */
+  readonly scale: number
+  /** Weight of the parallel component; default 0 (the paper's recommendation). */
+  readonly eta?: number
+  /** Momentum beta in (-1, 1); default -0.5 (the paper's "reverse momentum"); 0 disables. */
+  readonly momentum?: number
+  /** Norm threshold r (paper: 15 for SDXL, 2.5 for EDM2-XL); default 0 (off: the value is model-specific). */
+  readonly normThreshold?: number
+}
+
+/**
+ * Adaptive projected guidance, the paper's form (Sadat et al., arXiv 2410.02416, Algorithm 1), in x0 space:
+ * `Delta = D_c - D_u`; `Delta <- Delta + beta * Delta_prev-avg` (momentum); `Delta <- Delta min(1, r/|Delta|)`;
+ * split against `D_c` into parallel and orthogonal parts; `D = D_c + (w - 1)(Delta_orth + eta Delta_par)`.
+ * The momentum buffer is per session (per trajectory). `w = 1` asks for the positive branch only.
+ *
+ * @example
+ * const guider = apg({ scale: 7, eta: 0, momentum: -0.5, normThreshold: 15 })
+ */
+export function apg(options: ApgOptions): Guider {
+  const scale = checkNumber('scale', options.scale)
+  const eta = checkNumber('eta', options.eta ?? 0, { min: 0 })
+  const momentum = checkMomentum(options.momentum ?? -0.5)
+  const normThreshold = checkNumber('normThreshold', options.normThreshold ?? 0, { min: 0 })
+  return {
+    specificationVersion: 'v1',
+    name: `apg(scale=${scale}, eta=${eta}, momentum=${momentum}, normThreshold=${normThreshold})`,
+    start(_run: RunInfo): GuidanceSession {
+      let runningAverage: Tensor | null = null
+      return {
+        async step(ctx: StepContext) {
+          if (scale === 1) return positiveOnly(ctx)
+          const [c, u] = await predictPair(ctx, 'apg')
+          const diff = combine([
+            [1, c.denoised],
+            [-1, u.denoised],
+          ])
+          runningAverage = momentum === 0 ? diff : apgMomentumUpdate(runningAverage, diff, momentum)
+          const g = apgDirection(runningAverage, c.denoised, { eta, normThreshold })
+          const denoised = combine([
+            [1, c.denoised],
+            [scale - 1, g],
+          ])
+          return { denoised, renoise: denoised }
+        },
+      }
+    },
+  }
+}
+
+/** Options of {@link apgDiffusers}: diffusers' `AdaptiveProjectedGuidance` parameters, by their meaning. */
+export interface ApgDiffusersOptions {
+  /** diffusers `guidance_scale` (default 7.5): the multiplier of the modified direction. */
+  readonly guidanceScale?: number
+  /** diffusers `eta` (default 1). Not the paper's eta (see the README). */
+  readonly eta?: number
+  /** diffusers `adaptive_projected_guidance_momentum` (default: none, i.e. 0). */
+  readonly momentum?: number
+  /** diffusers `adaptive_projected_guidance_rescale` (default 15): the norm threshold r, not guidance rescale. */
+  readonly normThreshold?: number
+  /** Base `c` instead of `u` (off at `guidanceScale = 0` instead of 1). */
+  readonly useOriginalFormulation?: boolean
+  /** diffusers `adaptive_projected_guidance_norm_dim`. */
+  readonly normDim?: NormDim
+  /** diffusers `guidance_rescale` phi, applied after APG with the conditional prediction as reference. */
+  readonly guidanceRescale?: number
+}
+
+/**
+ * APG exactly as diffusers' `AdaptiveProjectedGuidance` (arXiv 2410.02416 as implemented in
+ * `src/diffusers/guiders/adaptive_projected_guidance.py`): in the model-output space (epsilon for 'vp'
+ * models, velocity for 'flow' models), `d = c - u`, momentum `ra = d + beta ra`, norm threshold, projection
+ * onto `c`, `pred = (useOriginalFormulation ? c : u) + guidanceScale (orth + eta par)`, then optional
+ * guidance rescale. Disabled (positive branch only) when `guidanceScale` is 1 (or 0 with
+ * `useOriginalFormulation`). With `useOriginalFormulation` it equals the paper's rule with
+ * `w = guidanceScale + 1` applied to epsilon.
+ *
+ * @example
+ * const guider = apgDiffusers({ guidanceScale: 10, momentum: -0.5, normThreshold: 15, eta: 0 })
+ */
+export function apgDiffusers(options: ApgDiffusersOptions = {}): Guider {
+  const w = checkNumber('guidanceScale', options.guidanceScale ?? 7.5)
+  const eta = checkNumber('eta', options.eta ?? 1, { min: 0 })
+  const momentum = checkMomentum(options.momentum ?? 0)
+  const normThreshold = checkNumber('normThreshold', options.normThreshold ?? 15, { min: 0 })
+  const original = options.useOriginalFormulation ?? false
+  check(typeof original === 'boolean', 'useOriginalFormulation', original, 'a boolean')
+  const phi = checkNumber('guidanceRescale', options.guidanceRescale ?? 0, { min: 0, max: 1 })
+  const normDim = options.normDim
+  const off = original ? 0 : 1
+  const disabled = Math.abs(w - off) <= 1e-9 // diffusers: math.isclose(w, off)
+  return {
+    specificationVersion: 'v1',
+    name: `apg-diffusers(guidanceScale=${w}, eta=${eta}, momentum=${momentum}, normThreshold=${normThreshold}${original ? ', original' : ''})`,
+    start(_run: RunInfo): GuidanceSession {
+      let runningAverage: Tensor | null = null
+      return {
+        async step(ctx: StepContext) {
+          if (disabled) return positiveOnly(ctx)
+          const [cp, up] = await predictPair(ctx, 'apgDiffusers')
+          const c = modelOutput(cp, ctx.family)
+          const u = modelOutput(up, ctx.family)
+          const diff = combine([
+            [1, c],
+            [-1, u],
+          ])
+          runningAverage = momentum === 0 ? diff : apgMomentumUpdate(runningAverage, diff, momentum)
+          const g = apgDirection(runningAverage, c, normDim === undefined ? { eta, normThreshold } : { eta, normThreshold, normDim })
+          let pred = combine([
+            [1, original ? c : u],
+            [w, g],
+          ])
+          if (phi > 0) pred = rescale(pred, c, phi)
+          const denoised = denoisedFrom(ctx.x, ctx.sigma, pred)
+          return { denoised, renoise: denoised }
+        },
+      }
+    },
+  }
+}
+
+/** Options of {@link apgComfy}: the ComfyUI `APG` node's inputs. */
+export interface ApgComfyOptions {
+  /** The sampler's cfg value (`cond_scale`), which is the paper's `w - 1` for this node. */
+  readonly cfg: number
+  /** default 1 (the node's default). */
+  readonly eta?: number
+  /** default 5 (the node's default). */
+  readonly normThreshold?: number
+  /** default 0 (the node's default; 0 disables momentum). */
+  readonly momentum?: number
+}
+
+/**
+ * APG as ComfyUI's `APG` node (`comfy_extras/nodes_apg.py`, a pre-CFG hook), in x0 space:
+ * `D = D_c + cfg (Delta_orth + eta Delta_par)` with momentum `ra = momentum ra + Delta` (first call `ra = Delta`)
+ * that resets whenever sigma increases. This is the paper's rule with `w = cfg + 1`. As in ComfyUI,
+ * `cfg = 1` takes the CFG = 1 fast path: the unconditional branch is not evaluated and `D = D_c`.
+ *
+ * @example
+ * const guider = apgComfy({ cfg: 6, eta: 0, normThreshold: 5, momentum: -0.5 })
+ */
+export function apgComfy(options: ApgComfyOptions): Guider {
+  const cfg = checkNumber('cfg', options.cfg)
+  const eta = checkNumber('eta', options.eta ?? 1, { min: 0 })
+  const normThreshold = checkNumber('normThreshold', options.normThreshold ?? 5, { min: 0 })
+  const momentum = checkMomentum(options.momentum ?? 0)
+  return {
+    specificationVersion: 'v1',
+    name: `apg-comfy(cfg=${cfg}, eta=${eta}, normThreshold=${normThreshold}, momentum=${momentum})`,
+    start(_run: RunInfo): GuidanceSession {
+      let runningAverage: Tensor | null = null
+      let prevSigma: number | null = null
+      return {
+        async step(ctx: StepContext) {
+          if (Math.abs(cfg - 1) <= 1e-9) return positiveOnly(ctx)
+          if (prevSigma !== null && ctx.sigma > prevSigma) runningAverage = null
+          prevSigma = ctx.sigma
+          const [c, u] = await predictPair(ctx, 'apgComfy')
+          const diff = combine([
+            [1, c.denoised],
+            [-1, u.denoised],
+          ])
+          runningAverage = momentum === 0 ? diff : apgMomentumUpdate(runningAverage, diff, momentum)
+          const g = apgDirection(runningAverage, c.denoised, { eta, normThreshold })
+          const denoised = combine([
+            [1, c.denoised],
+            [cfg, g],
+          ])
+          return { denoised, renoise: denoised }
+        },
+      }
+    },
+  }
+}
+
+/**
+ * Converts a ComfyUI APG node `cfg` to the paper's `w` (`w = cfg + 1`).
+ *
+ * @example
+ * apg({ scale: fromComfyApgCfg(6) })   // w = 7
+ */
+export function fromComfyApgCfg(cfg: number): number {
+  return checkNumber('cfg', cfg) + 1
+}
+
+/**
+ * The diffusers `eta` that makes diffusers' default APG form (base u, multiplier w) equal the paper's rule
+ * without momentum or norm threshold: `eta_d = (1 + (w - 1) eta_paper) / w`.
+ */
+export function diffusersEtaFromPaper(scale: number, eta: number): number {
+  checkNumber('scale', scale, { min: 0, minExclusive: true })
+  checkNumber('eta', eta, { min: 0 })
+  return (1 + (scale - 1) * eta) / scale
+}

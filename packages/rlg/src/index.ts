@@ -1,0 +1,2 @@
+export { rlg } from './rlg.js'
+export type { RlgOptions } from './rlg.js'
