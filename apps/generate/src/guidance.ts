@@ -1,0 +1,295 @@
+// Turns parsed `--guidance` specs into guiders. Every guidance package is imported lazily, so the CLI
+// loads only what a run uses (and a half-installed workspace still runs the strategies it has).
+import { unguided } from '@guidekit/core'
+import type { Guider } from '@guidekit/core'
+import { UsageError } from './errors.js'
+import { parseSpecList } from './spec-parser.js'
+import type { SpecNode, SpecParam } from './spec-parser.js'
+
+type ParamType =
+  | { readonly kind: 'number'; readonly doc: string }
+  | { readonly kind: 'integer'; readonly doc: string }
+  | { readonly kind: 'enum'; readonly values: readonly string[]; readonly doc: string }
+  | { readonly kind: 'range'; readonly doc: string }
+  | { readonly kind: 'guider'; readonly doc: string }
+
+type Value = number | string | readonly [number, number] | Guider
+
+interface Strategy {
+  /** Canonical name first, then aliases. */
+  readonly names: readonly string[]
+  readonly summary: string
+  /** Parameter name (kebab-case, as documented) -> type. */
+  readonly params: Readonly<Record<string, ParamType>>
+  /** Combinators wrap an inner guider: `name(params):inner` or `inner=...`. */
+  readonly innerDefault?: string
+  /** Needs the RL-fine-tuned model ('tuned' branches). */
+  readonly needsTunedModel?: boolean
+  build(values: ReadonlyMap<string, Value>): Promise<Guider>
+}
+
+const num = (doc: string): ParamType => ({ kind: 'number', doc })
+const int = (doc: string): ParamType => ({ kind: 'integer', doc })
+
+async function load<T>(pkg: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load()
+  } catch (cause) {
+    throw new UsageError(`Guidance needs ${pkg}, which could not be loaded (${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}). Install it next to @guidekit/core.`)
+  }
+}
+
+function exported<T>(module: Record<string, unknown>, name: string, pkg: string): T {
+  const f = module[name]
+  if (typeof f !== 'function') throw new UsageError(`${pkg} does not export ${name}(); update ${pkg}.`)
+  return f as T
+}
+
+/** Copies the given values into an options object under their option names (camelCase), skipping absent ones. */
+function options(values: ReadonlyMap<string, Value>, rename: Readonly<Record<string, string>> = {}): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of values) {
+    if (key === 'inner') continue
+    out[rename[key] ?? camel(key)] = value
+  }
+  return out
+}
+
+const camel = (kebab: string): string => kebab.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+
+const STRATEGIES: readonly Strategy[] = [
+  {
+    names: ['none', 'unguided'],
+    summary: 'no guidance: the positive branch only (1 NFE per step)',
+    params: {},
+    build: async () => unguided(),
+  },
+  {
+    names: ['cfg'],
+    summary: 'classifier-free guidance, D = D_u + scale (D_c - D_u) (arXiv 2207.12598)',
+    params: {
+      scale: num('paper scale w (1 = off); default 3'),
+      rescale: num('guidance rescale phi in [0, 1] (arXiv 2305.08891)'),
+      'rescale-space': { kind: 'enum', values: ['epsilon', 'x0'], doc: 'where rescale is computed' },
+      interval: { kind: 'range', doc: 'guide only for step fractions a..b (diffusers start/stop)' },
+      sigma: { kind: 'range', doc: 'guide only where a < sigma <= b (arXiv 2404.07724)' },
+    },
+    async build(values) {
+      const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
+      const o = options(values)
+      if (o.scale === undefined) o.scale = 3
+      const iv = values.get('interval') as readonly [number, number] | undefined
+      if (iv) o.interval = { start: iv[0], stop: iv[1] }
+      const sv = values.get('sigma') as readonly [number, number] | undefined
+      delete o.sigma
+      if (sv) o.sigmaInterval = { min: sv[0], max: sv[1] }
+      return exported<(o: unknown) => Guider>(m, 'cfg', '@guidekit/cfg')(o)
+    },
+  },
+  {
+    names: ['cfg-zero-star', 'cfg-zero*', 'cfgzero'],
+    summary: 'CFG-Zero* (optimized scale + zero-init steps, arXiv 2503.18886)',
+    params: { scale: num('paper scale w; default 3'), 'zero-init-steps': int('first steps that output zero') },
+    async build(values) {
+      const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
+      const o = options(values)
+      if (o.scale === undefined) o.scale = 3
+      return exported<(o: unknown) => Guider>(m, 'cfgZeroStar', '@guidekit/cfg')(o)
+    },
+  },
+  {
+    names: ['tcfg', 'tangential-cfg'],
+    summary: 'tangential-damping CFG (arXiv 2503.18137)',
+    params: { scale: num('paper scale w; default 3') },
+    async build(values) {
+      const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
+      const o = options(values)
+      if (o.scale === undefined) o.scale = 3
+      return exported<(o: unknown) => Guider>(m, 'tangentialCfg', '@guidekit/cfg')(o)
+    },
+  },
+  {
+    names: ['cfg++', 'cfgpp', 'cfg-pp'],
+    summary: 'CFG++: guided x0, re-noised with the unconditional prediction (arXiv 2406.08070)',
+    params: { lambda: num('guidance weight lambda >= 0, typically 0..1; default 0.6') },
+    async build(values) {
+      const m = await load('@guidekit/cfg-pp', () => import('@guidekit/cfg-pp'))
+      const o = options(values)
+      if (o.lambda === undefined) o.lambda = 0.6
+      return exported<(o: unknown) => Guider>(m, 'cfgPlusPlus', '@guidekit/cfg-pp')(o)
+    },
+  },
+  {
+    names: ['apg'],
+    summary: 'adaptive projected guidance (arXiv 2410.02416)',
+    params: {
+      scale: num('paper scale w; default 5'),
+      eta: num('weight of the parallel component; default 0'),
+      momentum: num('momentum beta in (-1, 1); default -0.5'),
+      'norm-threshold': num('norm threshold r (0 = off); default 0'),
+    },
+    async build(values) {
+      const m = await load('@guidekit/apg', () => import('@guidekit/apg'))
+      const o = options(values)
+      if (o.scale === undefined) o.scale = 5
+      return exported<(o: unknown) => Guider>(m, 'apg', '@guidekit/apg')(o)
+    },
+  },
+  {
+    names: ['adaptive', 'ag'],
+    summary: 'adaptive guidance: stop the unconditional branch once cos(cond, uncond) >= threshold (arXiv 2312.12487)',
+    params: {
+      threshold: num('cosine threshold in (0, 1]; default 0.99'),
+      space: { kind: 'enum', values: ['epsilon', 'x0'], doc: 'where the similarity is measured' },
+      granularity: { kind: 'enum', values: ['sample', 'batch'], doc: 'switch per image or per batch' },
+      inner: { kind: 'guider', doc: 'the guider it wraps; default cfg' },
+    },
+    innerDefault: 'cfg',
+    async build(values) {
+      const m = await load('@guidekit/adaptive', () => import('@guidekit/adaptive'))
+      return exported<(inner: Guider, o: unknown) => Guider>(m, 'adaptive', '@guidekit/adaptive')(values.get('inner') as Guider, options(values))
+    },
+  },
+  {
+    names: ['rlg'],
+    summary: "RL guidance: blend the base and the RL-fine-tuned model's guided predictions (needs --rl-model)",
+    params: {
+      weight: num('RLG weight (1 = the tuned model alone); default 1.5'),
+      'zero-init-steps': int('first steps without guidance'),
+      inner: { kind: 'guider', doc: 'the guider run on each model; default cfg' },
+    },
+    innerDefault: 'cfg',
+    needsTunedModel: true,
+    async build(values) {
+      const m = await load('@guidekit/rlg', () => import('@guidekit/rlg'))
+      const o = options(values)
+      if (o.weight === undefined) o.weight = 1.5
+      o.inner = values.get('inner')
+      return exported<(o: unknown) => Guider>(m, 'rlg', '@guidekit/rlg')(o)
+    },
+  },
+  {
+    names: ['interval'],
+    summary: 'run the inner guider only inside a window, the positive branch alone outside (arXiv 2404.07724)',
+    params: {
+      sigma: { kind: 'range', doc: 'a < sigma <= b (b may be inf)' },
+      steps: { kind: 'range', doc: '0-based step indices a <= step < b' },
+      fraction: { kind: 'range', doc: 'step fractions a..b' },
+      inner: { kind: 'guider', doc: 'the guider it wraps; default cfg' },
+    },
+    innerDefault: 'cfg',
+    async build(values) {
+      const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
+      const windows = (['sigma', 'steps', 'fraction'] as const).filter((k) => values.has(k))
+      if (windows.length !== 1) throw new UsageError(`interval needs exactly one of sigma=a..b, steps=a..b or fraction=a..b, got ${windows.length === 0 ? 'none' : windows.join(' and ')}.`)
+      const key = windows[0] as string
+      return exported<(inner: Guider, w: unknown) => Guider>(m, 'interval', '@guidekit/cfg')(values.get('inner') as Guider, { [key]: values.get(key) })
+    },
+  },
+]
+
+const normalize = (name: string): string => name.toLowerCase().replace(/[-_]/g, '')
+
+function findStrategy(name: string): Strategy | undefined {
+  const n = normalize(name)
+  return STRATEGIES.find((s) => s.names.some((alias) => normalize(alias) === n))
+}
+
+function parseNumber(strategy: string, key: string, raw: string, integer: boolean): number {
+  const v = /^[+-]?(inf|infinity)$/i.test(raw) ? (raw.startsWith('-') ? -Infinity : Infinity) : Number(raw)
+  if (raw.trim() === '' || Number.isNaN(v) || (integer && !Number.isInteger(v))) {
+    throw new UsageError(`${strategy}: ${key} must be ${integer ? 'an integer' : 'a number'}, got "${raw}".`)
+  }
+  return v
+}
+
+/** A guider built from a spec, with what the run needs to know about it. */
+export interface BuiltGuidance {
+  readonly guider: Guider
+  /** The spec as written (a label for grids and the PNG parameters). */
+  readonly label: string
+  readonly needsTunedModel: boolean
+}
+
+async function buildNode(node: SpecNode, what: string): Promise<BuiltGuidance> {
+  const strategy = findStrategy(node.name)
+  if (!strategy) {
+    throw new UsageError(`Unknown guidance "${node.name}" in ${what} "${node.text}"; known: ${STRATEGIES.map((s) => s.names[0]).join(', ')} (see guidekit generate --help).`)
+  }
+  const name = strategy.names[0] as string
+  const values = new Map<string, Value>()
+  let needsTunedModel = strategy.needsTunedModel === true
+  const known = Object.keys(strategy.params)
+  const setInner = async (inner: SpecNode): Promise<void> => {
+    if (values.has('inner')) throw new UsageError(`${name}: the inner guider is given twice in "${node.text}".`)
+    const built = await buildNode(inner, what)
+    needsTunedModel ||= built.needsTunedModel
+    values.set('inner', built.guider)
+  }
+  for (const param of node.params as readonly SpecParam[]) {
+    const key = known.find((k) => normalize(k) === normalize(param.key))
+    if (!key) {
+      throw new UsageError(`${name} has no parameter "${param.key}"${known.length ? `; its parameters: ${known.join(', ')}` : ' (it takes none)'}.`)
+    }
+    if (values.has(key)) throw new UsageError(`${name}: ${key} is given twice in "${node.text}".`)
+    const type = strategy.params[key] as ParamType
+    const raw = param.value
+    if (type.kind === 'guider') {
+      await setInner(typeof raw === 'string' ? { name: raw, params: [], text: raw, at: param.at } : raw)
+      continue
+    }
+    if (typeof raw !== 'string') throw new UsageError(`${name}: ${key} takes a value, not a guider ("${raw.text}").`)
+    switch (type.kind) {
+      case 'number':
+      case 'integer':
+        values.set(key, parseNumber(name, key, raw, type.kind === 'integer'))
+        break
+      case 'enum':
+        if (!type.values.includes(raw)) throw new UsageError(`${name}: ${key} must be one of ${type.values.join(', ')}, got "${raw}".`)
+        values.set(key, raw)
+        break
+      case 'range': {
+        const m = /^(.+?)\.\.(.+)$/.exec(raw)
+        if (!m) throw new UsageError(`${name}: ${key} must be a range a..b (e.g. ${key}=0.2..0.8), got "${raw}".`)
+        values.set(key, [parseNumber(name, key, m[1] as string, false), parseNumber(name, key, m[2] as string, false)])
+        break
+      }
+    }
+  }
+  if (node.inner) {
+    if (strategy.innerDefault === undefined) {
+      throw new UsageError(`${name} does not wrap another guider, but "${node.text}" gives it one (${node.inner.text}); combinators: ${STRATEGIES.filter((s) => s.innerDefault).map((s) => s.names[0]).join(', ')}.`)
+    }
+    await setInner(node.inner)
+  }
+  if (strategy.innerDefault !== undefined && !values.has('inner')) await setInner({ name: strategy.innerDefault, params: [], text: strategy.innerDefault, at: node.at })
+  return { guider: await strategy.build(values), label: node.text, needsTunedModel }
+}
+
+/**
+ * Builds every guider of a `--guidance` value (`;`-separated specs). Throws a one-line `UsageError` or
+ * the guidance package's `INVALID_ARGUMENT` for bad values.
+ *
+ * @example
+ * await buildGuidance('adaptive(threshold=0.99):apg(scale=8,eta=0)')
+ */
+export async function buildGuidance(source: string, what = '--guidance'): Promise<BuiltGuidance[]> {
+  const nodes = parseSpecList(source, what)
+  const out: BuiltGuidance[] = []
+  for (const node of nodes) out.push(await buildNode(node, what))
+  return out
+}
+
+/** The help text listing every strategy and its parameters. */
+export function guidanceHelp(): string {
+  const lines: string[] = []
+  for (const s of STRATEGIES) {
+    const aliases = s.names.length > 1 ? ` (also ${s.names.slice(1).join(', ')})` : ''
+    lines.push(`  ${s.names[0]}${aliases}: ${s.summary}`)
+    for (const [key, type] of Object.entries(s.params)) {
+      const values = type.kind === 'enum' ? ` (${type.values.join('|')})` : type.kind === 'range' ? ' (a..b)' : ''
+      lines.push(`      ${key}${values}: ${type.doc}`)
+    }
+  }
+  return lines.join('\n')
+}
