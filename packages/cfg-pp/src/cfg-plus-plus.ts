@@ -76,8 +76,7 @@ export function lambdaFromCfgScale(scale: number, how: LambdaMapping): number {
   checkNumber('scale', scale, { min: 0 })
   if (how.mapping === 'a1111') return scale / 12.5
   check(how.mapping === 'first-order', 'mapping', how.mapping, "'a1111' or 'first-order'")
-  const [s, n] = veSigmas(how.sigma, how.sigmaNext, how.family ?? 'vp')
-  return (scale * (s - n)) / s
+  return scale * (1 - stepRatio(how.sigma, how.sigmaNext, how.family ?? 'vp'))
 }
 
 /**
@@ -88,12 +87,14 @@ export function cfgScaleFromLambda(lambda: number, how: LambdaMapping): number {
   checkNumber('lambda', lambda, { min: 0 })
   if (how.mapping === 'a1111') return lambda * 12.5
   check(how.mapping === 'first-order', 'mapping', how.mapping, "'a1111' or 'first-order'")
-  const [s, n] = veSigmas(how.sigma, how.sigmaNext, how.family ?? 'vp')
-  return (lambda * s) / (s - n)
+  return lambda / (1 - stepRatio(how.sigma, how.sigmaNext, how.family ?? 'vp'))
 }
 
-function veSigmas(sigma: number, sigmaNext: number, family: NoiseFamily): [number, number] {
-  checkNumber('sigma', sigma, { min: 0, minExclusive: true, ...(family === 'flow' ? { max: 1, maxExclusive: true } : {}) })
+/** `sigmaNext / sigma` in the VE cast (`sigma / (1 - sigma)` for flow; 0 at flow's sigma = 1, where the cast is infinite). */
+function stepRatio(sigma: number, sigmaNext: number, family: NoiseFamily): number {
+  checkNumber('sigma', sigma, { min: 0, minExclusive: true, ...(family === 'flow' ? { max: 1 } : {}) })
   checkNumber('sigmaNext', sigmaNext, { min: 0, max: sigma, maxExclusive: true })
-  return family === 'flow' ? [sigma / (1 - sigma), sigmaNext / (1 - sigmaNext)] : [sigma, sigmaNext]
+  if (family !== 'flow') return sigmaNext / sigma
+  if (sigma === 1) return 0
+  return sigmaNext / (1 - sigmaNext) / (sigma / (1 - sigma))
 }
