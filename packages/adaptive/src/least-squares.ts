@@ -81,7 +81,14 @@ export class NormalEquations {
     return this.count
   }
 
-  /** The least-squares coefficients. */
+  /** Mean of the Gram matrix's diagonal (a scale for relative ridge terms). */
+  get meanDiagonal(): number {
+    let s = 0
+    for (let i = 0; i < this.size; i++) s += this.gram[i * this.size + i] as number
+    return s / this.size
+  }
+
+  /** The least-squares coefficients (`ridge` is absolute). */
   solve(ridge = 0): number[] {
     check(this.count >= this.size, 'observations', this.count, `at least ${this.size} (one per regressor)`)
     const k = this.size

@@ -98,7 +98,11 @@ export interface FitLinearAGOptions {
   readonly space?: 'epsilon' | 'x0'
   /** Steps whose unconditional branch is predicted; default every odd step (alternate steps). Step 0 cannot be. */
   readonly predictSteps?: readonly number[]
-  /** Ridge term added to the normal equations (default 0). */
+  /**
+   * Ridge term, relative to the mean diagonal of the normal equations (default 1e-9). Regressors can be
+   * exactly dependent (e.g. when the model is affine in x, as the Gaussian toy is); the tiny ridge then picks
+   * the minimum-norm solution, which still fits exactly.
+   */
   readonly ridge?: number
 }
 
@@ -124,7 +128,7 @@ export function fitLinearAG(trajectories: readonly LinearAGTrajectory[], options
   const space = options.space ?? 'epsilon'
   check(space === 'epsilon' || space === 'x0', 'space', space, "'epsilon' or 'x0'")
   check(typeof options.sampler === 'string' && options.sampler.length > 0, 'sampler', options.sampler, 'a sampler name')
-  const ridge = checkNumber('ridge', options.ridge ?? 0, { min: 0 })
+  const ridge = checkNumber('ridge', options.ridge ?? 1e-9, { min: 0 })
   const predict = options.predictSteps ?? Array.from({ length: steps }, (_, i) => i).filter((i) => i % 2 === 1)
   for (const s of predict) check(Number.isInteger(s) && s >= 1 && s < steps, 'predictSteps', predict, `integers in [1, ${steps - 1}] (step 0 has no history)`)
   const coefficients: (number[] | null)[] = new Array<number[] | null>(steps).fill(null)
@@ -144,7 +148,7 @@ export function fitLinearAG(trajectories: readonly LinearAGTrajectory[], options
         ls.add(row, y[i] as number)
       }
     }
-    const beta = ls.solve(ridge)
+    const beta = ls.solve(ridge * ls.meanDiagonal)
     coefficients[t] = beta
     residualRms[t] = ls.residualRms(beta)
   }
