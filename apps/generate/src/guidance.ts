@@ -1,6 +1,6 @@
 // Turns parsed `--guidance` specs into guiders. Every guidance package is imported lazily, so the CLI
 // loads only what a run uses (and a half-installed workspace still runs the strategies it has).
-import { unguided } from '@guidekit/core'
+import { GuidekitError, unguided } from '@guidekit/core'
 import type { Guider } from '@guidekit/core'
 import { UsageError } from './errors.js'
 import { parseSpecList } from './spec-parser.js'
@@ -263,7 +263,15 @@ async function buildNode(node: SpecNode, what: string): Promise<BuiltGuidance> {
     await setInner(node.inner)
   }
   if (strategy.innerDefault !== undefined && !values.has('inner')) await setInner({ name: strategy.innerDefault, params: [], text: strategy.innerDefault, at: node.at })
-  return { guider: await strategy.build(values), label: node.text, needsTunedModel }
+  let guider: Guider
+  try {
+    guider = await strategy.build(values)
+  } catch (error) {
+    // Name the flag and the spec: the package's message says which parameter and range.
+    if (GuidekitError.isInstance(error) && error.code === 'INVALID_ARGUMENT') throw new UsageError(`${what} "${node.text}": ${error.message}`)
+    throw error
+  }
+  return { guider, label: node.text, needsTunedModel }
 }
 
 /**

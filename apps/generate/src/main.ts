@@ -238,7 +238,11 @@ async function setup(values: Values, stderr: ProgressStream, needsTuned: boolean
   if (attention !== undefined) {
     // Validate the syntax before loading anything.
     const { parseDraftAttentionSpec } = await import('@guidekit/draft-attention')
-    parseDraftAttentionSpec(attention)
+    try {
+      parseDraftAttentionSpec(attention)
+    } catch (error) {
+      throw new UsageError(`--attention "${attention}": ${error instanceof Error ? error.message : String(error)}`)
+    }
   }
   const conditioning = conditioningOf(values)
   const size = sizeOf(values)
