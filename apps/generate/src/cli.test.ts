@@ -169,6 +169,24 @@ describe('guidekit grid', () => {
   })
 })
 
+describe('guidekit fit-linear-ag', () => {
+  it('fits LinearAG coefficients that linear-ag then uses with fewer evaluations than CFG', async () => {
+    const out = fresh()
+    const file = join(out, 'lag.json')
+    const fit = await run(['fit-linear-ag', '--model', tinyDit, '--steps', '6', '--count', '4', '--batch-size', '2', '--scale', '3', '--out', file, '--json', '--quiet'])
+    expect(fit.code).toBe(0)
+    expect(JSON.parse(fit.stdout)).toMatchObject({ steps: 6, sampler: 'euler', trajectories: 4, predictedSteps: 3 })
+    const lag = await run(['generate', '--model', tinyDit, '--steps', '6', '--guidance', `linear-ag:coefficients=${file}`, '--out', join(out, 'a.png'), '--json', '--quiet'])
+    expect(lag.code).toBe(0)
+    // CFG would be 12: steps 1, 3 and 5 predict the unconditional branch instead of running it
+    expect(JSON.parse(lag.stdout)).toMatchObject({ nfe: 9, guider: 'linear-ag(scale=3, steps=6)' })
+    const wrongSteps = await run(['generate', '--model', tinyDit, '--steps', '8', '--guidance', `linear-ag:coefficients=${file}`, '--out', join(out, 'b.png'), '--quiet'])
+    expect(wrongSteps.code).toBe(2)
+    expect(wrongSteps.stderr).toMatch(/^guidekit: .*fitted for 6 steps, this run has 8/)
+    expect(existsSync(join(out, 'b.png'))).toBe(false)
+  })
+})
+
 describe('bad input: one clear line, exit code 2', () => {
   const corrupt = join(dir, 'corrupt')
   mkdirSync(corrupt)
@@ -198,6 +216,8 @@ describe('bad input: one clear line, exit code 2', () => {
     ['unknown command', ['paint'], /Unknown command "paint"/],
     ['negative prompt on a class model', ['generate', '--model', tinyDit, '--negative-prompt', 'blurry'], /--negative-prompt needs a text-to-image model/],
     ['draft attention on a model without a token grid', ['generate', '--model', tinyUnet, '--attention', 'draft:keep=0.25'], /works on DiT models whose card declares architecture\.tokenGrid/],
+    ['linear-ag without coefficients', ['generate', '--model', tinyDit, '--guidance', 'linear-ag'], /linear-ag needs coefficients=<file\.json>/],
+    ['linear-ag with a missing file', ['generate', '--model', tinyDit, '--guidance', `linear-ag:coefficients=${join(dir, 'none.json')}`], /cannot read coefficients .*none\.json: no such file/],
     ['malformed attention', ['generate', '--model', attnDit, '--attention', 'draft:keep=2'], /keep/],
     ['prompt on a diffusers folder missing', ['generate', '--model', sdMiniature, '--class', '3'], /--class is for class-conditional models/],
   ])('%s', async (_what, argv, message) => {

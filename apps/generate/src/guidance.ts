@@ -1,5 +1,6 @@
 // Turns parsed `--guidance` specs into guiders. Every guidance package is imported lazily, so the CLI
 // loads only what a run uses (and a half-installed workspace still runs the strategies it has).
+import { readFileSync } from 'node:fs'
 import { GuidekitError, unguided } from '@guidekit/core'
 import type { Guider } from '@guidekit/core'
 import { UsageError } from './errors.js'
@@ -12,6 +13,7 @@ type ParamType =
   | { readonly kind: 'enum'; readonly values: readonly string[]; readonly doc: string }
   | { readonly kind: 'range'; readonly doc: string }
   | { readonly kind: 'guider'; readonly doc: string }
+  | { readonly kind: 'path'; readonly doc: string }
 
 type Value = number | string | readonly [number, number] | Guider
 
@@ -151,6 +153,24 @@ const STRATEGIES: readonly Strategy[] = [
     },
   },
   {
+    names: ['linear-ag', 'linearag'],
+    summary: 'LinearAG: predict the unconditional branch on alternate steps from fitted coefficients (arXiv 2312.12487; fit them with guidekit fit-linear-ag)',
+    params: { coefficients: { kind: 'path', doc: 'the JSON file written by guidekit fit-linear-ag (required)' } },
+    async build(values) {
+      const file = values.get('coefficients') as string | undefined
+      if (file === undefined) throw new UsageError('linear-ag needs coefficients=<file.json>; write one with guidekit fit-linear-ag.')
+      let json: unknown
+      try {
+        json = JSON.parse(readFileSync(file, 'utf8'))
+      } catch (cause) {
+        const code = (cause as { code?: string }).code
+        throw new UsageError(`linear-ag: cannot read coefficients ${file}: ${code === 'ENOENT' ? 'no such file' : cause instanceof Error ? cause.message : String(cause)}.`)
+      }
+      const m = await load('@guidekit/adaptive', () => import('@guidekit/adaptive'))
+      return exported<(o: unknown) => Guider>(m, 'linearAG', '@guidekit/adaptive')({ coefficients: json })
+    },
+  },
+  {
     names: ['rlg'],
     summary: "RL guidance: blend the base and the RL-fine-tuned model's guided predictions (needs --rl-model)",
     params: {
@@ -244,6 +264,9 @@ async function buildNode(node: SpecNode, what: string): Promise<BuiltGuidance> {
       case 'integer':
         values.set(key, parseNumber(name, key, raw, type.kind === 'integer'))
         break
+      case 'path':
+        values.set(key, raw)
+        break
       case 'enum':
         if (!type.values.includes(raw)) throw new UsageError(`${name}: ${key} must be one of ${type.values.join(', ')}, got "${raw}".`)
         values.set(key, raw)
@@ -295,7 +318,7 @@ export function guidanceHelp(): string {
     const aliases = s.names.length > 1 ? ` (also ${s.names.slice(1).join(', ')})` : ''
     lines.push(`  ${s.names[0]}${aliases}: ${s.summary}`)
     for (const [key, type] of Object.entries(s.params)) {
-      const values = type.kind === 'enum' ? ` (${type.values.join('|')})` : type.kind === 'range' ? ' (a..b)' : ''
+      const values = type.kind === 'enum' ? ` (${type.values.join('|')})` : type.kind === 'range' ? ' (a..b)' : type.kind === 'path' ? ' (file)' : ''
       lines.push(`      ${key}${values}: ${type.doc}`)
     }
   }
