@@ -1,4 +1,4 @@
-// pnpm bench:attention [--json] [--sizes 1024,4096,16384] [--threads 2] [--no-e2e] [--dit path.onnx]
+// pnpm bench:attention [--json] [--sizes 1024,4096,16384] [--window 8x16] [--threads 2] [--no-e2e] [--dit path.onnx]
 // Attention alone (dense MatMul graph, ORT MultiHeadAttention, draft attention at 10% / 25% kept) and a
 // large-grid DiT end to end (dense vs draft seconds per step).
 import { availableParallelism } from 'node:os'
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     keeps: { type: 'string', default: '0.1,0.25' },
     selections: { type: 'string', default: 'row-topk,global-percentile' },
     threads: { type: 'string' },
+    window: { type: 'string', default: '8x16' },
     e2e: { type: 'boolean', default: true },
     'no-e2e': { type: 'boolean', default: false },
     kernels: { type: 'boolean', default: true },
@@ -28,6 +29,8 @@ const { values } = parseArgs({
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 const threads = Number(values.threads ?? availableParallelism())
+const [wh, ww] = values.window.split('x').map(Number) as [number, number]
+const window = { height: wh, width: ww }
 const rows = values['no-kernels']
   ? []
   : await benchKernels({
@@ -37,6 +40,7 @@ const rows = values['no-kernels']
       keeps: values.keeps.split(',').map(Number),
       selections: values.selections.split(',') as DraftSelection[],
       threads,
+      window,
       log,
     })
 
@@ -50,6 +54,7 @@ if (!values['no-e2e']) {
       steps: Number(values['e2e-steps']),
       batch: Number(values['e2e-batch']),
       threads,
+      window,
       log,
     })
   } else log('end-to-end skipped: no DiT model and no PyTorch to export one')
@@ -60,7 +65,7 @@ if (values.json) {
 } else {
   const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-')
   const lines = [
-    `attention alone: H=8, D=64, fp32, batch 1, ${threads} threads, window 8x8 (64-token blocks); min ms`,
+    `attention alone: H=8, D=64, fp32, batch 1, ${threads} threads, window ${window.height}x${window.width} (${window.height * window.width}-token blocks); min ms`,
     '| N | method | selection | keep | ms | vs dense | vs MHA | relErr random | relErr local |',
     '|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
@@ -71,7 +76,7 @@ if (values.json) {
   if (e2e !== null) {
     lines.push(
       '',
-      `end to end: ${e2e.model} (${e2e.tokens} tokens, ${e2e.sites} attention sites), batch ${e2e.batch}, ${e2e.steps} steps, keep ${e2e.keep} (${e2e.selection}); median s/step`,
+      `end to end: ${e2e.model} (${e2e.tokens} tokens, ${e2e.sites} attention sites, window ${e2e.window.height}x${e2e.window.width}), batch ${e2e.batch}, ${e2e.steps} steps, keep ${e2e.keep} (${e2e.selection}); median s/step`,
       '| dense s/step | draft s/step | speedup | with first 30% of steps dense | relErr final sample |',
       '|---|---|---|---|---|',
       `| ${fmt(e2e.denseSecondsPerStep, 3)} | ${fmt(e2e.draftSecondsPerStep, 3)} | ${fmt(e2e.speedup)}x | ${fmt(e2e.speedupWithDenseSteps30)}x | ${e2e.relErrFinal.toExponential(2)} |`,

@@ -15,6 +15,7 @@ export interface E2eResult {
   tokens: number
   keep: number
   selection: DraftSelection
+  window: { height: number; width: number }
   steps: number
   batch: number
   sites: number
@@ -35,14 +36,14 @@ export function ensureDit(path: string, log: (line: string) => void): boolean {
   return r.status === 0 && existsSync(path)
 }
 
-export async function benchEndToEnd(options: { path: string; keep: number; selection: DraftSelection; steps: number; batch: number; threads: number; log: (line: string) => void }): Promise<E2eResult> {
+export async function benchEndToEnd(options: { path: string; keep: number; selection: DraftSelection; steps: number; batch: number; threads: number; window: { height: number; width: number }; log: (line: string) => void }): Promise<E2eResult> {
   const { path, keep, steps, batch: B } = options
   const card = JSON.parse(readFileSync(path.replace(/\.onnx$/, '.card.json'), 'utf8')) as {
     architecture: { tokenGrid: { frames: number; height: number; width: number }; patchSize: number; prefixTokens: number }
   }
   const grid = card.architecture.tokenGrid
   const bytes = readFileSync(path)
-  const rewritten = rewriteDraftAttention(bytes, { grid, window: { height: 8, width: 8 }, prefixTokens: card.architecture.prefixTokens, selection: options.selection })
+  const rewritten = rewriteDraftAttention(bytes, { grid, window: options.window, prefixTokens: card.architecture.prefixTokens, selection: options.selection })
   const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: options.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' }
   const dense = await ort.InferenceSession.create(bytes, sessionOptions)
   const draft = await ort.InferenceSession.create(rewritten.model, sessionOptions)
@@ -93,6 +94,7 @@ export async function benchEndToEnd(options: { path: string; keep: number; selec
     tokens: grid.frames * grid.height * grid.width,
     keep,
     selection: options.selection,
+    window: options.window,
     steps,
     batch: B,
     sites: rewritten.sites,

@@ -24,20 +24,20 @@ export interface KernelBenchOptions {
   keeps: readonly number[]
   selections: readonly DraftSelection[]
   threads: number
+  /** Draft window in tokens (default 8 x 16: the paper's 128-token blocks). */
+  window: { height: number; width: number }
   log: (line: string) => void
 }
 
-/** Grid for N tokens: 32 x 32 frames (N / 1024 of them), 8 x 8 windows (64-token blocks). */
+/** Grid for N tokens: 32 x 32 frames (N / 1024 of them). */
 export function gridFor(n: number): { frames: number; height: number; width: number } {
   if (n % 1024 === 0) return { frames: n / 1024, height: 32, width: 32 }
   const side = Math.round(Math.sqrt(n))
   return { frames: 1, height: side, width: n / side }
 }
 
-const window = { height: 8, width: 8 }
-
 export async function benchKernels(options: KernelBenchOptions): Promise<AttentionRow[]> {
-  const { heads: H, headDim: D, threads } = options
+  const { heads: H, headDim: D, threads, window } = options
   const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' }
   const rows: AttentionRow[] = []
   for (const n of options.sizes) {
