@@ -13,7 +13,12 @@ import {
 import { NormalEquations } from './least-squares.js'
 import { checkBranchShapes, denoisedFrom, modelOutput } from './internal/space.js'
 
-/** The regressors of LinearAG, in coefficient order. */
+/**
+ * The regressors of LinearAG (arXiv 2312.12487), in coefficient order: `uncond_t ≈ b0 cond_t + b1 cond_{t-1} + b2 uncond_{t-1}`.
+ *
+ * @example
+ * coefficients.regressors  // ['cond', 'previousCond', 'previousUncond']
+ */
 export const LINEAR_AG_REGRESSORS = ['cond', 'previousCond', 'previousUncond'] as const
 
 /** The JSON coefficient file of LinearAG (`format: 'guidekit.linear-ag/v1'`). */
@@ -164,7 +169,13 @@ export function fitLinearAG(trajectories: readonly LinearAGTrajectory[], options
   }
 }
 
-/** Validates a parsed coefficient file and returns it. */
+/**
+ * Validates a parsed LinearAG coefficient file (format, step count, one entry of 3 finite numbers or null per
+ * step) and returns it; errors name the offending field.
+ *
+ * @example
+ * const coefficients = parseLinearAGCoefficients(JSON.parse(await readFile('linear-ag.json', 'utf8')))
+ */
 export function parseLinearAGCoefficients(value: unknown): LinearAGCoefficients {
   const v = value as Partial<LinearAGCoefficients> | null
   check(typeof v === 'object' && v !== null, 'coefficients', value, "a LinearAG coefficient object (format 'guidekit.linear-ag/v1')")

@@ -162,7 +162,9 @@ export interface ApgComfyOptions {
  * APG as ComfyUI's `APG` node (`comfy_extras/nodes_apg.py`, a pre-CFG hook), in x0 space:
  * `D = D_c + cfg (Delta_orth + eta Delta_par)` with momentum `ra = momentum ra + Delta` (first call `ra = Delta`)
  * that resets whenever sigma increases. This is the paper's rule with `w = cfg + 1`. As in ComfyUI,
- * `cfg = 1` takes the CFG = 1 fast path: the unconditional branch is not evaluated and `D = D_c`.
+ * `cfg = 1` takes the CFG = 1 fast path: the unconditional branch is not evaluated and `D = D_c`. Norms and
+ * projections run over the last three dimensions, as the node's `dim=[-1, -2, -3]` (all non-batch
+ * dimensions of image latents `[B, C, H, W]`; per channel-free frame volume for video latents).
  *
  * @example
  * const guider = apgComfy({ cfg: 6, eta: 0, normThreshold: 5, momentum: -0.5 })
@@ -189,7 +191,8 @@ export function apgComfy(options: ApgComfyOptions): Guider {
             [-1, u.denoised],
           ])
           runningAverage = momentum === 0 ? diff : apgMomentumUpdate(runningAverage, diff, momentum)
-          const g = apgDirection(runningAverage, c.denoised, { eta, normThreshold })
+          const rank = ctx.x.shape.length
+          const g = apgDirection(runningAverage, c.denoised, rank > 4 ? { eta, normThreshold, normDim: [-3, -2, -1] } : { eta, normThreshold })
           const denoised = combine([
             [1, c.denoised],
             [cfg, g],
@@ -213,7 +216,10 @@ export function fromComfyApgCfg(cfg: number): number {
 
 /**
  * The diffusers `eta` that makes diffusers' default APG form (base u, multiplier w) equal the paper's rule
- * without momentum or norm threshold: `eta_d = (1 + (w - 1) eta_paper) / w`.
+ * without momentum or norm threshold: `eta_d = (1 + (w - 1) eta_paper) / w` (arXiv 2410.02416 vs diffusers).
+ *
+ * @example
+ * apgDiffusers({ guidanceScale: 7, eta: diffusersEtaFromPaper(7, 0), normThreshold: 0 })   // = apg({ scale: 7, eta: 0, momentum: 0 })
  */
 export function diffusersEtaFromPaper(scale: number, eta: number): number {
   checkNumber('scale', scale, { min: 0, minExclusive: true })

@@ -81,7 +81,10 @@ export function lambdaFromCfgScale(scale: number, how: LambdaMapping): number {
 
 /**
  * The inverse of {@link lambdaFromCfgScale}: the CFG scale omega equivalent to lambda (A1111: `12.5 lambda`;
- * first order: `lambda sigma / (sigma - sigmaNext)`).
+ * first order: `lambda sigma / (sigma - sigmaNext)`). arXiv 2406.08070.
+ *
+ * @example
+ * cfgScaleFromLambda(0.6, { mapping: 'a1111' })   // 7.5
  */
 export function cfgScaleFromLambda(lambda: number, how: LambdaMapping): number {
   checkNumber('lambda', lambda, { min: 0 })

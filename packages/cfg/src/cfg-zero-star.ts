@@ -30,7 +30,10 @@ export function cfgZeroStarAlpha(cond: Tensor, uncond: Tensor): Float64Array {
 
 /**
  * The CFG-Zero* combination with the paper scale `w`: `u' = alpha u`, `pred = u' + w (cond - u')`
- * (diffusers' `use_original_formulation` form `c + w'(c - u')` is the same with `w = w' + 1`).
+ * (diffusers' `use_original_formulation` form `c + w'(c - u')` is the same with `w = w' + 1`); arXiv 2503.18886.
+ *
+ * @example
+ * const pred = cfgZeroStarCombine(epsCond, epsUncond, 5)
  */
 export function cfgZeroStarCombine(cond: Tensor, uncond: Tensor, scale: number, alpha: ArrayLike<number> = cfgZeroStarAlpha(cond, uncond)): Tensor {
   checkNumber('scale', scale)
@@ -87,7 +90,10 @@ export function cfgZeroStar(options: CfgZeroStarOptions): Guider {
 /**
  * The x0 form of CFG-Zero* (ComfyUI's `CFGZeroStar` node, a post-CFG hook), pure: with
  * `alpha = <x - D_c, x - D_u> / (|x - D_u|^2 + 1e-8)` per sample, `D = alpha D_u + s (D_c - alpha D_u)`.
- * It differs from the epsilon form by `(alpha - 1)(1 - s) x`.
+ * It differs from the epsilon form by `(alpha - 1)(1 - s) x`. arXiv 2503.18886.
+ *
+ * @example
+ * const denoised = cfgZeroStarX0Combine(x, condDenoised, uncondDenoised, 5)
  */
 export function cfgZeroStarX0Combine(x: Tensor, condDenoised: Tensor, uncondDenoised: Tensor, scale: number): Tensor {
   checkNumber('scale', scale)

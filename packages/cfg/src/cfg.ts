@@ -74,7 +74,12 @@ export function fromDiffusersScale(guidanceScale: number, options: { useOriginal
   return options.useOriginalFormulation ? guidanceScale + 1 : guidanceScale
 }
 
-/** The inverse of {@link fromDiffusersScale}: the diffusers `guidance_scale` for a paper `w`. */
+/**
+ * The inverse of {@link fromDiffusersScale}: the diffusers `guidance_scale` for a paper `w`.
+ *
+ * @example
+ * toDiffusersScale(7.5, { useOriginalFormulation: true })   // 6.5
+ */
 export function toDiffusersScale(scale: number, options: { useOriginalFormulation?: boolean } = {}): number {
   checkNumber('scale', scale)
   return options.useOriginalFormulation ? scale - 1 : scale

@@ -20,6 +20,9 @@ import { checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from './in
  * Instead of an SVD of the 2 x N matrix, `v1 ∝ y1 c + y2 u` with `(y1, y2)` the top eigenvector of the
  * 2 x 2 Gram matrix `[[<c,c>, <c,u>], [<u,c>, <u,u>]]` (closed form, float64), so `u'` is a per-sample
  * combination of `c` and `u` and the whole guider is one fused pass. The sign of `v1` does not matter.
+ *
+ * @example
+ * const pred = tangentialCombine(epsCond, epsUncond, 7.5)
  */
 export function tangentialCombine(cond: Tensor, uncond: Tensor, scale: number): Tensor {
   checkNumber('scale', scale)
