@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url'
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
 const child = spawn(process.execPath, ['--conditions=@guidekit/source', '--import', 'tsx', cli, ...process.argv.slice(2)], { stdio: 'inherit' })
-// Ctrl-C reaches the child directly (same process group); the launcher just waits for its exit code.
-process.on('SIGINT', () => {})
+// Forward interrupts: from a terminal the child also gets Ctrl-C itself (same process group); the CLI
+// treats a repeat within a second as the same interrupt.
+process.on('SIGINT', () => child.kill('SIGINT'))
 process.on('SIGTERM', () => child.kill('SIGTERM'))
 child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 1)))

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -247,6 +247,20 @@ describe('help and exit codes', () => {
     expect(g.stdout).toContain('adaptive(threshold=0.99):apg(scale=8,eta=0)')
     expect(g.stdout).toContain('--attention')
     expect((await run([])).code).toBe(2)
+  })
+
+  it('exits 130 on SIGINT through the launcher and leaves no file', async () => {
+    const out = fresh()
+    const child = spawn(process.execPath, [join(root, 'apps/generate/bin/guidekit.mjs'), 'generate', '--model', tinyDit, '--steps', '1000', '--count', '32', '--out', join(out, 'x.png')], { cwd: root })
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+      if (stderr.includes('sampling...')) child.kill('SIGINT')
+    })
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    expect(code).toBe(130)
+    expect(stderr).toMatch(/guidekit: Interrupted; no partial files were written\.\n$/)
+    expect(readdirSync(out)).toEqual([])
   })
 
   it('runs as a separate process through the workspace launcher, with the documented exit code', () => {
