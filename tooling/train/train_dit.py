@@ -218,6 +218,7 @@ def main() -> None:
                 group['lr'] = args.lr * C.warmup_cosine(step, steps, args.warmup, elapsed=time.time() - t0,
                                                         budget=None if args.smoke else args.max_minutes * 60)
             loss = flow_loss(model, x[idx], y[idx], g)
+            C.governor_tick()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -227,7 +228,7 @@ def main() -> None:
             if (step + 1) % 50 == 0 or step + 1 == steps:
                 el = time.time() - t0
                 C.log(f'step {step + 1}/{steps} loss {loss.item():.4f} lr {opt.param_groups[0]["lr"]:.2e} '
-                      f'{images / el:.0f} img/s eta {(steps - step - 1) * el / (step + 1) / 60:.1f} min')
+                      f'{images / el:.0f} img/s threads {torch.get_num_threads()} eta {(steps - step - 1) * el / (step + 1) / 60:.1f} min')
             if (step + 1) % 500 == 0 and not args.smoke:
                 torch.save({'ema': ema.shadow, 'wall': time.time() - t0, 'images': images, 'steps': step + 1}, ckpt)
         wall = time.time() - t0

@@ -68,6 +68,7 @@ def main() -> None:
             with C.autocast():
                 logits, _ = model(xb)
             loss = F.cross_entropy(logits.float(), y[idx], label_smoothing=0.1)
+            C.governor_tick()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 import common as C
 
-MAX_MINUTES = 35.0
+MAX_MINUTES = 30.0
 NAME = 'fashion-unet'
 
 
@@ -185,6 +185,7 @@ def main() -> None:
             with C.autocast():
                 pred = model(xt, t.float(), yb)
             loss = F.mse_loss(pred.float(), eps)
+            C.governor_tick()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -194,7 +195,7 @@ def main() -> None:
             if (step + 1) % 50 == 0 or step + 1 == steps:
                 el = time.time() - t0
                 C.log(f'step {step + 1}/{steps} loss {loss.item():.4f} lr {opt.param_groups[0]["lr"]:.2e} '
-                      f'{images / el:.0f} img/s eta {(steps - step - 1) * el / (step + 1) / 60:.1f} min')
+                      f'{images / el:.0f} img/s threads {torch.get_num_threads()} eta {(steps - step - 1) * el / (step + 1) / 60:.1f} min')
             if (step + 1) % 500 == 0 and not args.smoke:
                 torch.save({'ema': ema.shadow, 'wall': time.time() - t0, 'images': images, 'steps': step + 1}, ckpt)
         wall = time.time() - t0
