@@ -9,6 +9,8 @@ Weights are random (seeded). AdaLN-Zero's zero-initialised modulation is replace
 init, otherwise every block's gates are 0 and attention would not influence the output at all.
 
 Usage: /usr/bin/python3 tooling/dit-bench/export_dit.py --frames 4 --grid 32 --out tooling/dit-bench/out/dit-4x32x32.onnx
+The test fixture packages/draft-attention/src/__fixtures__/tiny-dit-2x6x6.onnx (real exporter output for the
+matcher's tests) was made with: --frames 2 --grid 6 --width 32 --depth 2 --heads 2
 """
 import argparse
 import json
@@ -92,11 +94,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--grid", type=int, default=32)
+    ap.add_argument("--width", type=int, default=192)
+    ap.add_argument("--depth", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
-    model = VideoDiT(a.frames, a.grid).eval()
+    model = VideoDiT(a.frames, a.grid, width=a.width, depth=a.depth, heads=a.heads).eval()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Linear):
@@ -116,7 +121,7 @@ def main():
         "name": "dit-bench-random",
         "inputs": {"sample": [None, 1, a.frames, side, side]},
         "architecture": {"tokenGrid": {"frames": a.frames, "height": a.grid, "width": a.grid}, "patchSize": 4,
-                         "width": 192, "depth": 6, "heads": 6, "headDim": 32, "prefixTokens": 0},
+                         "width": a.width, "depth": a.depth, "heads": a.heads, "headDim": a.width // a.heads, "prefixTokens": 0},
         "weights": "random (seed %d)" % a.seed,
     }
     with open(a.out.replace(".onnx", ".card.json"), "w") as f:
