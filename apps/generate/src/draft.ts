@@ -89,7 +89,7 @@ export async function applyDraftAttention(
       const session = loaded.session
       // The class-conditional denoiser feeds sample/timestep/class_labels; add the draft inputs per run.
       const wrapped = new Proxy(session, {
-        get(target, key, receiver) {
+        get(target, key) {
           if (key === 'run') {
             return (feeds: Record<string, ort.Tensor>, ...rest: unknown[]) => {
               const steps = timesteps?.length ?? 1
@@ -101,7 +101,8 @@ export async function applyDraftAttention(
               return (target.run as (...a: unknown[]) => unknown).call(target, { ...feeds, ...extra }, ...rest)
             }
           }
-          const value = Reflect.get(target, key, receiver)
+          // Read everything else from the session itself (ORT's getters use private fields).
+          const value = Reflect.get(target, key, target)
           return typeof value === 'function' ? value.bind(target) : value
         },
       })
