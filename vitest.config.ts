@@ -6,6 +6,10 @@ export default defineConfig({
   resolve: { conditions: ['@guidekit/source'] },
   ssr: { resolve: { conditions: ['@guidekit/source'] } },
   test: {
+    // CI asks for a machine-readable report next to the usual output (GUIDEKIT_TEST_REPORT=path).
+    ...(process.env.GUIDEKIT_TEST_REPORT
+      ? { reporters: ['default', 'json'], outputFile: { json: process.env.GUIDEKIT_TEST_REPORT } }
+      : {}),
     include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'tooling/*/src/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
