@@ -1,20 +1,4 @@
-import {
-  check,
-  checkNumber,
-  concatBatch,
-  cosineSimilarity,
-  cosineSimilarityFlat,
-  type Branch,
-  type GuidanceSession,
-  type GuidedStep,
-  type Guider,
-  type Prediction,
-  type RunInfo,
-  type StepContext,
-  type Tensor,
-} from '@guidekit/core'
-import { mergedPredictor } from './internal/merge.js'
-import { checkBranchShapes, checkGuider, modelOutput } from './internal/space.js'
+import { check, checkNumber, concatBatch, cosineSimilarity, cosineSimilarityFlat, type Branch, type GuidanceSession, type GuidedStep, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, mergedPredictor, checkBranchShapes, checkGuider, modelOutput } from '@guidekit/core'
 
 /** Options of {@link adaptive}. */
 export interface AdaptiveOptions {

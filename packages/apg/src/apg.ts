@@ -1,16 +1,5 @@
-import {
-  check,
-  checkNumber,
-  combine,
-  type GuidanceSession,
-  type Guider,
-  type Prediction,
-  type RunInfo,
-  type StepContext,
-  type Tensor,
-} from '@guidekit/core'
+import { check, checkNumber, combine, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from '@guidekit/core'
 import { apgDirection, apgMomentumUpdate, type NormDim } from './apg-math.js'
-import { checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from './internal/space.js'
 import { rescale } from './internal/rescale.js'
 
 function checkMomentum(value: unknown): number {

@@ -1,5 +1,4 @@
-import { check, checkNumber, combine, type GuidanceSession, type Guider, type NoiseFamily, type Prediction, type RunInfo, type StepContext } from '@guidekit/core'
-import { checkBranchShapes } from './internal/space.js'
+import { check, checkNumber, combine, type GuidanceSession, type Guider, type NoiseFamily, type Prediction, type RunInfo, type StepContext, checkBranchShapes } from '@guidekit/core'
 
 /** Options of {@link cfgPlusPlus}. */
 export interface CfgPlusPlusOptions {

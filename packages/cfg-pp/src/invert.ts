@@ -1,16 +1,4 @@
-import {
-  GuidekitError,
-  Tensor,
-  check,
-  checkNumber,
-  checkPlan,
-  familyAlpha,
-  findNonFinite,
-  type Denoiser,
-  type Prediction,
-  type SamplingPlan,
-} from '@guidekit/core'
-import { checkBranchShapes } from './internal/space.js'
+import { GuidekitError, Tensor, check, checkNumber, checkPlan, familyAlpha, findNonFinite, type Denoiser, type Prediction, type SamplingPlan, checkBranchShapes } from '@guidekit/core'
 
 /** Options of {@link invert}. */
 export interface InvertOptions {

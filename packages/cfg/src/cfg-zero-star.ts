@@ -1,16 +1,4 @@
-import {
-  Tensor,
-  assertSameShape,
-  checkNumber,
-  combine,
-  dot,
-  type GuidanceSession,
-  type Guider,
-  type Prediction,
-  type RunInfo,
-  type StepContext,
-} from '@guidekit/core'
-import { checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from './internal/space.js'
+import { Tensor, assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from '@guidekit/core'
 
 /**
  * CFG-Zero*'s optimised scale (arXiv 2503.18886, eq. 7; diffusers `cfg_zero_star_scale`):

@@ -1,17 +1,4 @@
-import {
-  check,
-  checkNumber,
-  combine,
-  std,
-  type Tensor,
-  assertSameShape,
-  type GuidanceSession,
-  type Guider,
-  type Prediction,
-  type RunInfo,
-  type StepContext,
-} from '@guidekit/core'
-import { checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from './internal/space.js'
+import { check, checkNumber, combine, std, type Tensor, assertSameShape, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from '@guidekit/core'
 import { checkFractionWindow, checkSigmaWindow, inFractionWindow } from './internal/window.js'
 
 /**

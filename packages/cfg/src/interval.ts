@@ -1,5 +1,4 @@
-import { GuidekitError, check, type GuidanceSession, type Guider, type RunInfo, type StepContext } from '@guidekit/core'
-import { checkGuider, positiveOnly } from './internal/space.js'
+import { GuidekitError, check, type GuidanceSession, type Guider, type RunInfo, type StepContext, checkGuider, positiveOnly } from '@guidekit/core'
 import { checkFractionWindow, checkSigmaWindow, inFractionWindow } from './internal/window.js'
 
 /** Where {@link interval} runs its inner guider. */

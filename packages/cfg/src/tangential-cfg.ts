@@ -1,16 +1,4 @@
-import {
-  assertSameShape,
-  checkNumber,
-  combine,
-  dot,
-  type GuidanceSession,
-  type Guider,
-  type Prediction,
-  type RunInfo,
-  type StepContext,
-  type Tensor,
-} from '@guidekit/core'
-import { checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from './internal/space.js'
+import { assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from '@guidekit/core'
 
 /**
  * Tangential CFG combination (TCFG, arXiv 2503.18137; diffusers `TangentialClassifierFreeGuidance`), paper

@@ -1,16 +1,4 @@
-import {
-  check,
-  checkNumber,
-  combine,
-  type Branch,
-  type GuidanceSession,
-  type GuidedStep,
-  type Guider,
-  type RunInfo,
-  type StepContext,
-} from '@guidekit/core'
-import { mergedPredictor } from './internal/merge.js'
-import { checkBranchShapes, checkGuider } from './internal/space.js'
+import { check, checkNumber, combine, type Branch, type GuidanceSession, type GuidedStep, type Guider, type RunInfo, type StepContext, mergedPredictor, checkBranchShapes, checkGuider } from '@guidekit/core'
 
 /** Options of {@link rlg}. */
 export interface RlgOptions {
