@@ -40,7 +40,7 @@ console.log(`evaluated ${features.count} test images in ${((performance.now() - 
 
 // FD of the first n test images against all 10k: the floor a perfect generator reaches at sample size n.
 const floor: Record<string, number> = {}
-for (const n of [200, 500, 1000, 2000]) {
+for (const n of [100, 200, 500, 1000, 2000]) {
   const sub = featureStatistics({ count: n, dim: features.dim, data: features.data.subarray(0, n * features.dim) })
   floor[n] = Number(frechetDistance(sub, stats).toFixed(4))
   console.log(`FD floor n=${n}: ${floor[n]}`)
