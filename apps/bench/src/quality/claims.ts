@@ -99,7 +99,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       bestOk &&= bestPP <= bestCfg
       ev.push(`${k}: best FD CFG++ ${f(bestPP)} vs CFG ${f(bestCfg)}`)
     }
-    const inv = inversion.map((i) => `${i.group}: round-trip RMSE CFG++ (lambda ${i.lambda}) ${f(i.cfgPlusPlusRmse, 4)} vs CFG (w ${f(i.cfgScale)}) ${f(i.cfgRmse, 4)} over ${i.images} images`)
+    const inv = inversion.map((i) => `${i.group}: round-trip RMSE CFG++ (lambda ${i.lambda}) ${f(i.cfgPlusPlusRmse, 4)} (with fixed-point refinement ${f(i.cfgPlusPlusFixedPointRmse, 4)}) vs CFG (w ${f(i.cfgScale)}) ${f(i.cfgRmse, 4)} over ${i.images} images`)
     const invOk = inversion.length > 0 && inversion.every((i) => i.cfgPlusPlusRmse < i.cfgRmse)
     const fdOk = total > 0 && wins > total / 2 && bestOk
     claims.push({

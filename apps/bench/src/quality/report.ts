@@ -40,8 +40,8 @@ export function markdownReport(options: {
     )
   }
   if (inversions.length) {
-    lines.push('', '## DDIM inversion round trip (generate, invert, regenerate)', '', '| setting | images | CFG++ lambda | RMSE CFG++ | CFG w (matched) | RMSE CFG |', '| --- | ---: | ---: | ---: | ---: | ---: |')
-    for (const i of inversions) lines.push(`| ${i.group} | ${i.images} | ${i.lambda} | ${f(i.cfgPlusPlusRmse, 4)} | ${f(i.cfgScale)} | ${f(i.cfgRmse, 4)} |`)
+    lines.push('', '## DDIM inversion round trip (generate, invert, regenerate)', '', '| setting | images | CFG++ lambda | RMSE CFG++ | RMSE CFG++ (fixed point x2) | CFG w (matched) | RMSE CFG |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+    for (const i of inversions) lines.push(`| ${i.group} | ${i.images} | ${i.lambda} | ${f(i.cfgPlusPlusRmse, 4)} | ${f(i.cfgPlusPlusFixedPointRmse, 4)} | ${f(i.cfgScale)} | ${f(i.cfgRmse, 4)} |`)
   }
   lines.push('', '## Claims', '')
   for (const c of claims) {
