@@ -248,7 +248,17 @@ const summary = table(
 const out = resolve(values.out)
 mkdirSync(out, { recursive: true })
 writeFileSync(join(out, 'perf.json'), `${JSON.stringify(result, null, 2)}\n`)
-const tableOf = (v: unknown, title: string) => (v ? `\n## ${title}\n\n\`\`\`json\n${JSON.stringify(v, null, 2).slice(0, 6000)}\n\`\`\`\n` : '')
+/** A child's `{ rows: [...] }` as a text table (keys of the rows as columns); other shapes as JSON. */
+const tableOf = (v: unknown, title: string): string => {
+  if (!v) return ''
+  const rows = (v as { rows?: Record<string, unknown>[] }).rows
+  const cell = (x: unknown) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toPrecision(4)) : x === undefined ? '' : String(x))
+  const body = Array.isArray(rows) && rows.length
+    ? table(Object.keys(rows[0] as object), rows.map((r) => Object.keys(rows[0] as object).map((k) => cell(r[k]))))
+    : JSON.stringify(v, null, 2).slice(0, 4000)
+  const rest = Object.fromEntries(Object.entries(v as object).filter(([k]) => k !== 'rows'))
+  return `\n## ${title}\n\n\`\`\`\n${body}\n\`\`\`\n${Object.keys(rest).length ? `\n\`\`\`json\n${JSON.stringify(rest, null, 2).slice(0, 3000)}\n\`\`\`\n` : ''}`
+}
 writeFileSync(
   join(out, 'perf.md'),
   `# Performance benchmark\n\nCommand: \`pnpm bench:perf${values.quick ? ' --quick' : ''}\`, fashion-dit, ${threads} threads, measured ${result.measuredAt} on a shared 2-core machine.\n\n\`\`\`\n${summary}\n\`\`\`\n${tableOf(kernels, 'Kernels (apps/bench/src/kernels)')}${tableOf(attention, 'Attention (apps/bench/src/attention)')}`,

@@ -72,7 +72,8 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
   }
   const generator = loaded as Generator | undefined
   const family = generator?.model.family ?? (name === 'fashion-dit' ? 'flow' : 'vp')
-  const samplers = family === 'flow' ? ['euler'] : ['ddim', 'dpm++2m']
+  // Flow: Euler (= flow-matching Euler). VP: DDIM, plus DPM-Solver++(2M) outside quick mode.
+  const samplers = family === 'flow' ? ['euler'] : quick ? ['ddim'] : ['ddim', 'dpm++2m']
   const rl = name === 'fashion-dit' && modelPath('fashion-dit-rl') !== undefined
   if (name === 'fashion-dit' && !rl) notes.rl = 'fashion-dit-rl is not trained yet'
   const draftOk = family === 'flow' && !values['no-draft']
