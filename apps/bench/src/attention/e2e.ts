@@ -44,7 +44,13 @@ export async function benchEndToEnd(options: { path: string; keep: number; selec
   const grid = card.architecture.tokenGrid
   const bytes = readFileSync(path)
   const rewritten = rewriteDraftAttention(bytes, { grid, window: options.window, prefixTokens: card.architecture.prefixTokens, selection: options.selection })
-  const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: options.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' }
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: options.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    // Two sessions alternate: no spinning, so an idle pool does not steal the cores from the other.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  }
   const dense = await ort.InferenceSession.create(bytes, sessionOptions)
   const draft = await ort.InferenceSession.create(rewritten.model, sessionOptions)
   const p = card.architecture.patchSize
