@@ -14,7 +14,8 @@
      vae_decoder:  latent_sample f32 [batch, channels, height, width] -> sample f32 [batch, 3, 8h, 8w]
    Random weights, D = 32, a CLIP-format BPE vocabulary of ~700 tokens.
 2. ``unet-variants/``: the same UNet weights with the other timestep conventions found in the wild:
-   int64 [batch] (diffusers' script before 0.7, optimum before ~1.14) and a float32 scalar (newest optimum).
+   int64 [batch] (diffusers' script before 0.7, optimum before ~1.14) and a float32 scalar (newest optimum),
+   and with float16 inputs/outputs (the script's ``--fp16``).
    ``text-encoder-int64.onnx``: the text encoder taking int64 ids (optimum / transformers.js convention).
 3. ``class-conditional/``: tiny models with the interface of @guidekit/models-fashion (DiT: flow velocity;
    UNet: epsilon; an "RL-tuned" DiT; an fp16-I/O DiT), each with a model card.
@@ -283,6 +284,13 @@ def build_sd(golden: dict) -> None:
             "timestep": {0: "batch"},
             "encoder_hidden_states": {0: "batch", 1: "sequence"},
         },
+    )
+    # diffusers' script with --fp16: sample, timestep and encoder_hidden_states are float16, and so is out_sample
+    to_fp16_io(
+        folder / "unet" / "model.onnx",
+        OUT / "unet-variants" / "unet-fp16.onnx",
+        {"sample", "timestep", "encoder_hidden_states"},
+        {"out_sample"},
     )
     unet.timestep_mode = "scalar"
     export(

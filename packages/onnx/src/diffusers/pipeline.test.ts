@@ -117,6 +117,16 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     p!.noise.data.slice(0, 8).forEach((v, i) => expect(Math.abs(v - (golden.unet.outSample.first[i] as number))).toBeLessThan(1e-4))
   })
 
+  it('runs float16 UNet exports (--fp16) through conversion at the edge', async () => {
+    const sd = await load(variant({ 'unet/model.onnx': fixture('unet-variants', 'unet-fp16.onnx') }))
+    expect(sd.io.unet.inputs.get('encoder_hidden_states')?.dtype).toBe('float16')
+    const d = await sd.denoiser({ prompt: 'a photo of a cat' })
+    const x = new Tensor(detInput([2, 4, 8, 8]).batchSlice(0).data.slice(), [1, 4, 8, 8])
+    const [p] = await d.predict({ x, sigma: 0, timestep: golden.unet.timestep, branches: [{ role: 'positive' }] })
+    // outputs are ~0.03: fp16 (11-bit mantissa) keeps them to ~1e-4
+    p!.noise.data.slice(0, 8).forEach((v, i) => expect(Math.abs(v - (golden.unet.outSample.first[i] as number))).toBeLessThan(5e-4))
+  })
+
   it('reads int64 input_ids text encoders', async () => {
     const sd = await load(variant({ 'text_encoder/model.onnx': fixture('unet-variants', 'text-encoder-int64.onnx') }))
     expect(sd.io.textEncoder.inputs.get('input_ids')?.dtype).toBe('int64')
