@@ -79,7 +79,8 @@ describe.each(cases)('rewriteDraftAttention: $name', (c) => {
   const layout = { grid, window, prefixTokens: c.prefix, suffixTokens: c.suffix }
 
   it.each<DraftSelection>(['row-topk', 'global-percentile'])('matches the original (dense input, all blocks kept) and the TS reference (%s)', async (selection) => {
-    const rewritten = rewriteDraftAttention(original, { ...layout, selection })
+    // Groups of 3 query blocks (3 + 3 + 2): the grouped path; the model tests below use one group.
+    const rewritten = rewriteDraftAttention(original, { ...layout, selection, queryBlocksPerGroup: 3 })
     expect(rewritten.sites).toBe(1)
     const expected = await run(original, inputs)
     const dense = await run(rewritten.model, { ...inputs, ...ortFeeds(draftFeeds(rewritten.info, { keep: 0.25, dense: true })) })

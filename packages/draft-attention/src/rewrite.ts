@@ -54,6 +54,11 @@ export interface RewriteDraftAttentionOptions extends DraftLayout {
   readonly denseLayers?: number
   /** Override the names of the extra inputs. */
   readonly inputNames?: Partial<DraftInputNames>
+  /**
+   * Query blocks attended per group (default 32): the block-sparse attention runs group after group, so
+   * only one group's gathered K/V and scores are in memory at a time. Smaller = less memory, more nodes.
+   */
+  readonly queryBlocksPerGroup?: number
 }
 
 /** One attention site found in the graph. */
@@ -179,6 +184,8 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
   const denseLayers = options.denseLayers ?? 0
   check(Number.isInteger(denseLayers) && denseLayers >= 0, 'denseLayers', denseLayers, 'a non-negative integer')
   const inputs: DraftInputNames = { ...defaultDraftInputNames, ...options.inputNames }
+  const queryBlocksPerGroup = options.queryBlocksPerGroup ?? 32
+  check(Number.isInteger(queryBlocksPerGroup) && queryBlocksPerGroup >= 1, 'queryBlocksPerGroup', queryBlocksPerGroup, 'a positive integer')
 
   const model = decodeModel(modelBytes)
   const g = model.graph!
@@ -210,7 +217,7 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
     }
     const prefix = `draft_attention/site${index}`
     const emitter = new NodeEmitter(names, initializers, prefix)
-    const draftOut = emitDraftSite(emitter, m, geometry, selection, inputs)
+    const draftOut = emitDraftSite(emitter, m, geometry, selection, inputs, queryBlocksPerGroup)
     const denseOut = emitter.fresh('dense_out')
     const denseNodes = m.nodes.map((n) => (n === last ? create(NodeProtoSchema, { ...n, output: n.output.map((o) => (o === m.output ? denseOut : o)) }) : n))
     const elemType = TensorProto_DataType.FLOAT
@@ -418,7 +425,7 @@ function matchSites(g: GraphProto, geo: DraftGeometry, found: AttentionSite[]): 
 }
 
 /** Emits the draft branch for one site; returns the name of its output (same shape as the site's). */
-function emitDraftSite(e: NodeEmitter, m: Matched, geo: DraftGeometry, selection: DraftSelection, inputs: DraftInputNames): string {
+function emitDraftSite(e: NodeEmitter, m: Matched, geo: DraftGeometry, selection: DraftSelection, inputs: DraftInputNames, queryBlocksPerGroup: number): string {
   const L = geo.sequenceLength
   const i64 = (values: number[], hint = 'shape') => e.int64(values, hint)
   const concat = (parts: string[], hint = 'shape') => e.op1('Concat', parts, { axis: { i: 0 } }, hint)
@@ -553,23 +560,40 @@ function emitDraftSite(e: NodeEmitter, m: Matched, geo: DraftGeometry, selection
   const range = e.op1('Range', [e.int64([0], 'zero', []), hCount, e.int64([1], 'one', [])])
   const offsets = e.op1('Reshape', [e.op1('Mul', [range, e.int64([S], 'blocks', [])]), i64([-1, 1, 1])], {}, 'head_offsets')
   const flatIndices = e.op1('Add', [indices, offsets], {}, 'block_index')
-  let kg = e.op1('Reshape', [e.op1('Gather', [kf, flatIndices], { axis: { i: 0 } }), concat([i64([0, 0, -1]), d])], {}, 'kgathered') // [H', S, KB b, D]
-  let vg = e.op1('Reshape', [e.op1('Gather', [vf, flatIndices], { axis: { i: 0 } }), concat([i64([0, 0, -1]), dv])], {}, 'vgathered')
   let qt: string | undefined
+  let ktext: string | undefined
+  let vtext: string | undefined
+  const T = P + T2
   if (hasText) {
     // Text keys/values are appended to every block's key set (always dense).
-    const T = P + T2
-    const kt = e.op1('Expand', [e.op1('Reshape', [textPart(k3), concat([i64([-1, 1, T]), d])]), i64([1, S, 1, 1])], {}, 'ktext')
-    const vt = e.op1('Expand', [e.op1('Reshape', [textPart(v3), concat([i64([-1, 1, T]), dv])]), i64([1, S, 1, 1])], {}, 'vtext')
-    kg = e.op1('Concat', [kg, kt], { axis: { i: 2 } }, 'kgathered')
-    vg = e.op1('Concat', [vg, vt], { axis: { i: 2 } }, 'vgathered')
-    if (bias !== undefined) bias = e.op1('Pad', [bias, i64([0, 0, 0, 0, 0, 0, 0, T], 'pads')], {}, 'bias')
+    ktext = e.op1('Reshape', [textPart(k3), concat([i64([-1, 1, T]), d])], {}, 'ktext')
+    vtext = e.op1('Reshape', [textPart(v3), concat([i64([-1, 1, T]), dv])], {}, 'vtext')
     qt = textPart(q3)
   }
 
-  // 7. Block-sparse attention: every query block against its gathered keys.
-  const kgT = e.op1('Transpose', [kg], { perm: { ints: [0, 1, 3, 2] } })
-  const ob = attention(qb, kgT, vg, bias) // [H', S, b, Dv]
+  // 7. Block-sparse attention: every query block against its gathered keys, in static groups of query
+  //    blocks so that the gathered K/V and the scores of only one group are alive at a time (peak memory
+  //    divided by the number of groups at large N; ORT runs the groups one after the other).
+  const groupSize = Math.min(S, queryBlocksPerGroup)
+  const outputs: string[] = []
+  for (let s0 = 0; s0 < S; s0 += groupSize) {
+    const s1 = Math.min(S, s0 + groupSize)
+    const whole = s0 === 0 && s1 === S
+    const part = (x: string) => (whole ? x : e.op1('Slice', [x, i64([s0]), i64([s1]), i64([1])], {}, 'group'))
+    const gidx = part(flatIndices)
+    let kg = e.op1('Reshape', [e.op1('Gather', [kf, gidx], { axis: { i: 0 } }), concat([i64([0, 0, -1]), d])], {}, 'kgathered') // [H', Sg, KB b, D]
+    let vg = e.op1('Reshape', [e.op1('Gather', [vf, gidx], { axis: { i: 0 } }), concat([i64([0, 0, -1]), dv])], {}, 'vgathered')
+    let gbias = bias === undefined ? undefined : part(bias)
+    if (ktext !== undefined && vtext !== undefined) {
+      const expand = i64([1, s1 - s0, 1, 1])
+      kg = e.op1('Concat', [kg, e.op1('Expand', [ktext, expand])], { axis: { i: 2 } }, 'kgathered')
+      vg = e.op1('Concat', [vg, e.op1('Expand', [vtext, expand])], { axis: { i: 2 } }, 'vgathered')
+      if (gbias !== undefined) gbias = e.op1('Pad', [gbias, i64([0, 0, 0, 0, 0, 0, 0, T], 'pads')], {}, 'bias')
+    }
+    const kgT = e.op1('Transpose', [kg], { perm: { ints: [0, 1, 3, 2] } })
+    outputs.push(attention(part(qb), kgT, vg, gbias)) // [H', Sg, b, Dv]
+  }
+  const ob = outputs.length === 1 ? outputs[0]! : e.op1('Concat', outputs, { axis: { i: 1 } }, 'oblocks')
 
   // 8. Restore the token order and drop padding.
   const o7 = e.op1('Reshape', [ob, concat([i64([-1, geo.frames, geo.blocksHigh, geo.blocksWide, geo.windowHeight, geo.windowWidth]), dv])])
