@@ -176,7 +176,9 @@ function isSwapLastTwo(perm: number[] | undefined): boolean {
  *   grid: { frames: 1, height: 7, width: 7 }, window: { height: 2, width: 2 }, selection: 'row-topk',
  * })
  * const session = await ort.InferenceSession.create(model)
- * const feeds = { ...inputs, ...toOrtFeeds(draftFeeds(info, { keep: 0.25 })) }
+ * const feeds: Record<string, ort.Tensor> = { ...inputs }
+ * for (const [name, f] of Object.entries(draftFeeds(info, { keep: 0.25 }))) feeds[name] = new ort.Tensor(f.type, f.data, f.dims)
+ * const out = await session.run(feeds)
  */
 export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDraftAttentionOptions): RewriteDraftAttentionResult {
   const geometry = draftGeometry(options)
@@ -368,8 +370,14 @@ function matchSites(g: GraphProto, geo: DraftGeometry, found: AttentionSite[]): 
         skip(kind, node, 'grouped-query attention (q_num_heads != kv_num_heads) is not supported')
         continue
       }
-      const threeD = qh !== undefined
-      const bad = lengthMismatch(node.input[0]!, threeD ? 2 : 2)
+      // 3-D [B, L, H*D] inputs need q_num_heads; 4-D [B, H, L, D] inputs may carry it too.
+      const qRank = findValueInfo(g, node.input[0]!)?.dims?.length
+      const threeD = qRank !== undefined ? qRank === 3 : qh !== undefined
+      if (threeD && qh === undefined) {
+        skip(kind, node, '3-D inputs without q_num_heads')
+        continue
+      }
+      const bad = lengthMismatch(node.input[0]!, 2)
       if (bad !== undefined || lengthMismatch(node.input[1]!, 2) !== undefined) {
         skip(kind, node, `sequence length differs from the layout's ${L} (cross-attention stays dense)`)
         continue
@@ -384,7 +392,7 @@ function matchSites(g: GraphProto, geo: DraftGeometry, found: AttentionSite[]): 
         v: node.input[2]!,
         kTransposed: false,
         layout: threeD ? 'blhd' : 'bhld',
-        ...(threeD ? { heads: qh } : {}),
+        ...(threeD && qh !== undefined ? { heads: qh } : {}),
         scale: s,
       })
     } else if (node.opType === 'MultiHeadAttention' && node.domain === 'com.microsoft') {

@@ -52,14 +52,12 @@ export async function benchKernels(options: KernelBenchOptions): Promise<Attenti
   const { heads: H, headDim: D, threads, window } = options
   const rows: AttentionRow[] = []
   for (const n of options.sizes) {
-    // At N = 16384 no memory arena: sessions give memory back after each run, so they fit side by side.
     // No spinning: each session has its own thread pool, and idle pools spinning after their run would
     // steal the cores from the next method's run in the round-robin.
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
-      enableCpuMemArena: n < 16384,
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     }
     const grid = gridFor(n)
