@@ -44,11 +44,13 @@ export function ensureDit(path: string, log: (line: string) => void): boolean {
 export async function benchEndToEnd(options: { path: string; keep: number; selection: DraftSelection; steps: number; batch: number; threads: number; window: { height: number; width: number }; log: (line: string) => void }): Promise<E2eResult> {
   const { path, keep, steps, batch: B } = options
   const card = JSON.parse(readFileSync(path.replace(/\.onnx$/, '.card.json'), 'utf8')) as {
-    architecture: { tokenGrid: { frames: number; height: number; width: number }; patchSize: number; prefixTokens: number }
+    architecture: { tokenGrid: { frames?: number; height: number; width: number }; patchSize: number; prefixTokens?: number }
+    onnx?: { inputs?: { name: string; shape: (number | string)[] }[] }
+    inputs?: { sample?: (number | null)[] }
   }
-  const grid = card.architecture.tokenGrid
+  const grid = { frames: card.architecture.tokenGrid.frames ?? 1, height: card.architecture.tokenGrid.height, width: card.architecture.tokenGrid.width }
   const bytes = readFileSync(path)
-  const rewritten = rewriteDraftAttention(bytes, { grid, window: options.window, prefixTokens: card.architecture.prefixTokens, selection: options.selection })
+  const rewritten = rewriteDraftAttention(bytes, { grid, window: options.window, prefixTokens: card.architecture.prefixTokens ?? 0, selection: options.selection })
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: options.threads,
     interOpNumThreads: 1,
@@ -59,7 +61,9 @@ export async function benchEndToEnd(options: { path: string; keep: number; selec
   const dense = await ort.InferenceSession.create(bytes, sessionOptions)
   const draft = await ort.InferenceSession.create(rewritten.model, sessionOptions)
   const p = card.architecture.patchSize
-  const shape = [B, 1, grid.frames, grid.height * p, grid.width * p]
+  // The sample shape from the card (the fashion DiT's [batch, 1, 28, 28]), else the video DiT's.
+  const declared = card.onnx?.inputs?.find((i) => i.name === 'sample')?.shape ?? card.inputs?.sample
+  const shape = declared ? declared.map((d) => (typeof d === 'number' ? d : B)) : [B, 1, grid.frames, grid.height * p, grid.width * p]
   const size = shape.reduce((a, b) => a * b, 1)
   const extra = Object.fromEntries(Object.entries(draftFeeds(rewritten.info, { keep })).map(([k, f]) => [k, new ort.Tensor(f.type, f.data as Uint8Array, [...f.dims])]))
   const denseExtra = Object.fromEntries(
@@ -85,7 +89,7 @@ export async function benchEndToEnd(options: { path: string; keep: number; selec
       timestep: new ort.Tensor('float32', new Float32Array(B).fill(t), [B]),
       class_labels: labels,
       ...r.extra,
-    })).out_sample!.data as Float32Array
+    }))[r.session.outputNames[0]!]!.data as Float32Array
     if (record) r.times.push(performance.now() - start)
     const next = new Float32Array(size)
     for (let j = 0; j < size; j++) next[j] = r.x[j]! + ((tNext - t) / 1000) * out[j]!
