@@ -120,6 +120,19 @@ describe('rewriteDraftAttention: model handling', () => {
     expect([...tail]).toContain(0x2a)
   })
 
+  it('keeps unknown fields of the attention nodes it moves into the dense branch', () => {
+    const m = fromBinary(ModelProtoSchema, base)
+    const g = m.graph!
+    const last = g.node.length - 1
+    // Field 9 of NodeProto (metadata_props in ONNX >= 1.17) is unknown to the vendored 1.12 schema.
+    g.node[last] = fromBinary(NodeProtoSchema, new Uint8Array([...toBinary(NodeProtoSchema, g.node[last]!), 0x4a, 0x02, 0x08, 0x01]))
+    const out = fromBinary(ModelProtoSchema, rewriteDraftAttention(toBinary(ModelProtoSchema, m), options).model)
+    const ifNode = out.graph!.node.find((n) => n.opType === 'If')!
+    const dense = ifNode.attribute.find((a) => a.name === 'then_branch')!.g!
+    const moved = dense.node.find((n) => n.name === 'attn/pv')!
+    expect(moved.$unknown?.some((u) => u.no === 9)).toBe(true)
+  })
+
   it('stores the runtime facts in the model metadata and refuses a second rewrite', () => {
     const { model, info } = rewriteDraftAttention(base, options)
     expect(readDraftModelInfo(model)).toEqual(info)
