@@ -79,6 +79,7 @@ class VideoDiT(nn.Module):
     def forward(self, sample, timestep, class_labels):
         B = sample.shape[0]
         F, G, P, W = self.frames, self.grid, self.patch, self.width
+        image = sample.dim() == 4  # one frame: [B, 1, H, W] like the fashion DiT
         x = self.embed(sample.reshape(B * F, 1, G * P, G * P))  # [B F, W, G, G]
         x = x.flatten(2).transpose(1, 2).reshape(B, F * G * G, W) + self.pos
         c = self.t_mlp(timestep_embedding(timestep, W)) + self.y_embed(class_labels)
@@ -87,7 +88,7 @@ class VideoDiT(nn.Module):
         shift, scale = self.ada(c).chunk(2, dim=-1)
         x = self.out(modulate(self.norm(x), shift, scale))  # [B, L, P*P]
         x = x.reshape(B, F, G, G, P, P).permute(0, 1, 2, 4, 3, 5).reshape(B, 1, F, G * P, G * P)
-        return x
+        return x.reshape(B, 1, G * P, G * P) if image else x
 
 
 def main():
@@ -108,7 +109,8 @@ def main():
                 nn.init.normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
     side = a.grid * 4
-    sample = torch.randn(1, 1, a.frames, side, side)
+    # One frame exports an image model ([B, 1, H, W], usable by the sample CLI); more frames a video model.
+    sample = torch.randn(1, 1, side, side) if a.frames == 1 else torch.randn(1, 1, a.frames, side, side)
     t = torch.tensor([500.0])
     y = torch.tensor([3], dtype=torch.int64)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
@@ -117,11 +119,26 @@ def main():
         input_names=["sample", "timestep", "class_labels"], output_names=["out_sample"],
         dynamic_axes={"sample": {0: "batch"}, "timestep": {0: "batch"}, "class_labels": {0: "batch"}, "out_sample": {0: "batch"}},
     )
+    sample_shape = ["batch", 1, side, side] if a.frames == 1 else ["batch", 1, a.frames, side, side]
+    # A card in @guidekit/onnx's format (random weights: the samples are noise; for speed measurements).
     card = {
-        "name": "dit-bench-random",
-        "inputs": {"sample": [None, 1, a.frames, side, side]},
-        "architecture": {"tokenGrid": {"frames": a.frames, "height": a.grid, "width": a.grid}, "patchSize": 4,
+        "name": os.path.basename(a.out).replace(".onnx", ""),
+        "kind": "generator",
+        "description": "Random-weight DiT with the fashion DiT's architecture on a larger token grid (benchmarks only).",
+        "architecture": {"type": "dit", "tokenGrid": {"frames": a.frames, "height": a.grid, "width": a.grid}, "patchSize": 4,
                          "width": a.width, "depth": a.depth, "heads": a.heads, "headDim": a.width // a.heads, "prefixTokens": 0},
+        "parameterization": "flow-velocity",
+        "schedule": {"family": "flow", "trainSteps": 1000},
+        "onnx": {
+            "file": os.path.basename(a.out), "opset": 17,
+            "inputs": [{"name": "sample", "dtype": "float32", "shape": sample_shape},
+                       {"name": "timestep", "dtype": "float32", "shape": ["batch"]},
+                       {"name": "class_labels", "dtype": "int64", "shape": ["batch"]}],
+            "outputs": [{"name": "out_sample", "dtype": "float32", "shape": sample_shape}],
+        },
+        "image": {"channels": 1, "height": side, "width": side, "range": [-1, 1]},
+        "classes": ["class%d" % i for i in range(10)],
+        "nullClass": 10,
         "weights": "random (seed %d)" % a.seed,
     }
     with open(a.out.replace(".onnx", ".card.json"), "w") as f:
