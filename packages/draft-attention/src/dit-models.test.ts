@@ -58,7 +58,7 @@ describe('rewrite of exported DiTs', () => {
 
   // The shipped fashion DiT (7 x 7 tokens): 2x2 windows, padded to 8x8 = 16 blocks.
   const fashion = fileURLToPath(new URL('../../models-fashion/models/fashion-dit.onnx', import.meta.url))
-  it.skipIf(!existsSync(fashion))('fashion DiT (7x7 tokens, 2x2 windows, padded)', async () => {
+  it.skipIf(!existsSync(fashion) || !existsSync(fashion.replace(/\.onnx$/, '.card.json')))('fashion DiT (7x7 tokens, 2x2 windows, padded)', async () => {
     await checkModel(fashion, [2, 1, 28, 28], { height: 2, width: 2 })
   })
 })
