@@ -18,6 +18,8 @@ export interface AttentionModelOptions {
   readonly scaleForm?: 'mul' | 'div' | 'split'
   /** `'onnx-attention'` only: 3-D `[B, L, H*D]` inputs instead of 4-D `[B, H, L, D]`. */
   readonly packedHeads?: boolean
+  /** Default-domain opset (default 17; 23 for `'onnx-attention'`). */
+  readonly opset?: number
 }
 
 /**
@@ -38,8 +40,8 @@ export function buildAttentionModel(options: AttentionModelOptions): Uint8Array 
   const scale = 1 / Math.sqrt(D)
   const packed = kind === 'multi-head-attention' || (kind === 'onnx-attention' && options.packedHeads === true)
   const dims = packed ? [B, L, H * D] : [B, H, L, D]
-  let opset = 17
-  const opsets = [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })]
+  let opset = options.opset ?? 17
+  const opsets = [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) })]
   if (kind === 'matmul-softmax') {
     const form = options.scaleForm ?? 'mul'
     let q = 'q'
@@ -58,8 +60,8 @@ export function buildAttentionModel(options: AttentionModelOptions): Uint8Array 
     e.nodes[e.nodes.length - 1]!.output = ['out']
     void last
   } else if (kind === 'onnx-attention') {
-    opset = 23
-    opsets[0] = create(OperatorSetIdProtoSchema, { domain: '', version: 23n })
+    opset = Math.max(23, options.opset ?? 23)
+    opsets[0] = create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) })
     e.op('Attention', ['q', 'k', 'v'], packed ? { q_num_heads: { i: H }, kv_num_heads: { i: H } } : {})
     e.nodes[e.nodes.length - 1]!.output = ['out']
   } else {

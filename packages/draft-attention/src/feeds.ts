@@ -23,7 +23,7 @@ export interface DraftFeedsOptions {
   /** Run the original dense attention at every rewritten site (e.g. the first steps). Default false. */
   readonly dense?: boolean
   /**
-   * `'global-percentile'` models only: gathered blocks per row (the static cap); default
+   * `'global-percentile'` models in `'capped'` mode (opset < 16) only: gathered blocks per row; default
    * `min(S, ceil(2 * keep * S))`. Larger is closer to the paper's rule and slower.
    */
   readonly maxBlocksPerRow?: number
@@ -37,7 +37,7 @@ export interface DraftFeedsOptions {
  * const extra = draftFeeds(info, { keep: 0.1, dense: step < 0.3 * steps })
  * for (const [name, f] of Object.entries(extra)) feeds[name] = new ort.Tensor(f.type, f.data, f.dims)
  */
-export function draftFeeds(info: Pick<DraftModelInfo, 'blocks' | 'selection' | 'inputs'>, options: DraftFeedsOptions): Record<string, DraftFeed> {
+export function draftFeeds(info: Pick<DraftModelInfo, 'blocks' | 'selection' | 'inputs' | 'globalPercentile'>, options: DraftFeedsOptions): Record<string, DraftFeed> {
   check(typeof info === 'object' && info !== null && Number.isInteger(info.blocks), 'info', info, 'the `info` returned by rewriteDraftAttention (or readDraftModelInfo)')
   const keep = checkKeep(options.keep)
   const S = info.blocks
@@ -51,7 +51,8 @@ export function draftFeeds(info: Pick<DraftModelInfo, 'blocks' | 'selection' | '
     feeds[info.inputs.globalBlocks] = { type: 'int64', data: BigInt64Array.of(BigInt(globalPercentileEntries(keep, S))), dims: [1] }
   }
   feeds[info.inputs.dense] = { type: 'bool', data: Uint8Array.of(options.dense ? 1 : 0), dims: [1] }
-  feeds[info.inputs.blocks] = { type: 'int64', data: BigInt64Array.of(BigInt(blocks)), dims: [1] }
+  // The exact global-percentile graph gathers the kept pairs themselves: no per-row block count.
+  if (info.globalPercentile !== 'exact') feeds[info.inputs.blocks] = { type: 'int64', data: BigInt64Array.of(BigInt(blocks)), dims: [1] }
   return feeds
 }
 

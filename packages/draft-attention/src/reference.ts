@@ -92,6 +92,11 @@ export interface SelectBlocksOptions {
    * Omit for the paper's exact rule.
    */
   readonly maxBlocksPerRow?: number
+  /**
+   * `'global-percentile'` without a cap: also keep each row's best block (what the exact ONNX graph
+   * does, so that no row is empty). Default false: the paper's rule as is.
+   */
+  readonly keepRowBest?: boolean
 }
 
 /** Row indices sorted by value, descending; ties by lower index first (as ONNX TopK). */
@@ -131,6 +136,7 @@ export function selectBlocks(map: Tensor, options: SelectBlocksOptions): Uint8Ar
       const off = (h * S + i) * S
       if (cap === undefined) {
         for (let j = 0; j < S; j++) if (map.data[off + j]! >= threshold) mask[off + j] = 1
+        if (options.keepRowBest === true) mask[off + sortedRow(map.data, off, S)[0]!] = 1
       } else {
         const order = sortedRow(map.data, off, S)
         // Comparing with min(threshold, row max) keeps the row's best block even when the head threshold

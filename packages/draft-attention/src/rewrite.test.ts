@@ -45,6 +45,7 @@ interface Case {
   kind: 'matmul-softmax' | 'onnx-attention' | 'multi-head-attention'
   scaleForm?: 'mul' | 'div' | 'split'
   packedHeads?: boolean
+  opset?: number
   prefix: number
   suffix: number
 }
@@ -52,6 +53,7 @@ interface Case {
 const cases: Case[] = [
   { name: 'MatMul -> Mul -> Softmax -> MatMul, prefix + suffix text', kind: 'matmul-softmax', scaleForm: 'mul', prefix: 2, suffix: 1 },
   { name: 'MatMul -> Div -> Softmax -> MatMul', kind: 'matmul-softmax', scaleForm: 'div', prefix: 0, suffix: 0 },
+  { name: 'MatMul -> Mul -> Softmax -> MatMul at opset 15 (capped global-percentile)', kind: 'matmul-softmax', opset: 15, prefix: 2, suffix: 0 },
   { name: 'SDPA export form (sqrt scale on Q and K^T)', kind: 'matmul-softmax', scaleForm: 'split', prefix: 3, suffix: 0 },
   { name: 'ONNX Attention (opset 23, 4-D)', kind: 'onnx-attention', prefix: 0, suffix: 2 },
   { name: 'ONNX Attention (opset 23, 3-D packed heads)', kind: 'onnx-attention', packedHeads: true, prefix: 1, suffix: 0 },
@@ -75,6 +77,7 @@ describe.each(cases)('rewriteDraftAttention: $name', (c) => {
     headDim: D,
     ...(c.scaleForm === undefined ? {} : { scaleForm: c.scaleForm }),
     ...(c.packedHeads === undefined ? {} : { packedHeads: c.packedHeads }),
+    ...(c.opset === undefined ? {} : { opset: c.opset }),
   })
   const layout = { grid, window, prefixTokens: c.prefix, suffixTokens: c.suffix }
 
@@ -90,11 +93,14 @@ describe.each(cases)('rewriteDraftAttention: $name', (c) => {
     expect(maxAbsDiff(all, expected)).toBeLessThan(1e-5)
 
     const sparse = await run(rewritten.model, { ...inputs, ...ortFeeds(draftFeeds(rewritten.info, { keep: 0.25 })) })
+    // The reference's matching variant: capped (opset < 16) or exact with each row's best block kept.
+    expect(rewritten.info.globalPercentile).toBe(selection === 'row-topk' ? undefined : (c.opset ?? 17) >= 16 ? 'exact' : 'capped')
+    const variant = rewritten.info.globalPercentile === 'capped' ? { maxBlocksPerRow: 4 } : { keepRowBest: true }
     const ref = draftAttention(new Tensor(q, [B * H, L, D]), new Tensor(k, [B * H, L, D]), new Tensor(v, [B * H, L, D]), {
       layout,
       keep: 0.25,
       selection,
-      maxBlocksPerRow: 4,
+      ...variant,
     })
     const refOut = packed ? toPacked(ref.output.data, B, H, L, D) : ref.output.data
     expect(maxAbsDiff(sparse, refOut)).toBeLessThan(1e-5)

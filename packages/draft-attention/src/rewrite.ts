@@ -12,6 +12,7 @@ import {
 import {
   NodeEmitter,
   collectNames,
+  floatTensor,
   findValueInfo,
   floatAttribute,
   getAttribute,
@@ -88,6 +89,11 @@ export interface DraftModelInfo {
   readonly version: 1
   readonly layout: Required<DraftLayout>
   readonly selection: DraftSelection
+  /**
+   * How `'global-percentile'` runs: `'exact'` (opset >= 16: the kept pairs as a flat list, cost ∝ keep) or
+   * `'capped'` (older opsets: per-row top-`maxBlocksPerRow` blocks masked by the threshold).
+   */
+  readonly globalPercentile?: 'exact' | 'capped'
   /** Attention blocks S (= draft tokens) per (batch, head). */
   readonly blocks: number
   readonly blockSize: number
@@ -199,6 +205,8 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
     fail('UNSUPPORTED', `The model uses ONNX opset ${opset}; draft attention needs opset 13 or newer. Re-export with opset_version >= 13 or convert it with onnx.version_converter.`, { opset })
   }
 
+  // The paper's rule at a cost proportional to keep needs ScatterND(reduction='add'), i.e. opset 16.
+  const exactGlobal = selection === 'global-percentile' && opset >= 16
   const names = collectNames(g)
   for (const n of Object.values(inputs)) {
     if (names.has(n)) fail('INVALID_ARGUMENT', `The model already has a value named "${n}"; choose other names with options.inputNames.`, { name: n })
@@ -219,7 +227,7 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
     }
     const prefix = `draft_attention/site${index}`
     const emitter = new NodeEmitter(names, initializers, prefix)
-    const draftOut = emitDraftSite(emitter, m, geometry, selection, inputs, queryBlocksPerGroup)
+    const draftOut = emitDraftSite(emitter, m, geometry, selection, inputs, queryBlocksPerGroup, exactGlobal)
     const denseOut = emitter.fresh('dense_out')
     const denseNodes = m.nodes.map((n) => (n === last ? create(NodeProtoSchema, { ...n, output: n.output.map((o) => (o === m.output ? denseOut : o)) }) : n))
     const elemType = TensorProto_DataType.FLOAT
@@ -248,7 +256,7 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
   g.initializer.push(...initializers)
   if (rewritten > 0) {
     g.input.push(valueInfo(inputs.dense, TensorProto_DataType.BOOL, [1]))
-    g.input.push(valueInfo(inputs.blocks, TensorProto_DataType.INT64, [1]))
+    if (!exactGlobal) g.input.push(valueInfo(inputs.blocks, TensorProto_DataType.INT64, [1]))
     if (selection === 'global-percentile') g.input.push(valueInfo(inputs.globalBlocks, TensorProto_DataType.INT64, [1]))
   }
   const info: DraftModelInfo = {
@@ -260,6 +268,7 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
       suffixTokens: geometry.suffixTokens,
     },
     selection,
+    ...(selection === 'global-percentile' ? { globalPercentile: exactGlobal ? ('exact' as const) : ('capped' as const) } : {}),
     blocks: geometry.blocks,
     blockSize: geometry.blockSize,
     inputs,
@@ -433,7 +442,7 @@ function matchSites(g: GraphProto, geo: DraftGeometry, found: AttentionSite[]): 
 }
 
 /** Emits the draft branch for one site; returns the name of its output (same shape as the site's). */
-function emitDraftSite(e: NodeEmitter, m: Matched, geo: DraftGeometry, selection: DraftSelection, inputs: DraftInputNames, queryBlocksPerGroup: number): string {
+function emitDraftSite(e: NodeEmitter, m: Matched, geo: DraftGeometry, selection: DraftSelection, inputs: DraftInputNames, queryBlocksPerGroup: number, exactGlobal: boolean): string {
   const L = geo.sequenceLength
   const i64 = (values: number[], hint = 'shape') => e.int64(values, hint)
   const concat = (parts: string[], hint = 'shape') => e.op1('Concat', parts, { axis: { i: 0 } }, hint)
@@ -539,35 +548,10 @@ function emitDraftSite(e: NodeEmitter, m: Matched, geo: DraftGeometry, selection
   const kdT = e.op1('Transpose', [kd], { perm: { ints: [0, 2, 1] } })
   const map = e.op1('Softmax', [e.op1('Mul', [e.op1('MatMul', [qd, kdT]), scale])], { axis: { i: -1 } }, 'draft_map') // [H', S, S]
 
-  // 5. Selection.
-  const [values, indices] = e.op('TopK', [map, inputs.blocks], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'row_topk' }) as [string, string]
-  let bias: string | undefined
-  if (selection === 'global-percentile') {
-    const flat = e.op1('Reshape', [map, i64([0, -1])], {}, 'map_flat')
-    const [globalValues] = e.op('TopK', [flat, inputs.globalBlocks], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'global_topk' })
-    const threshold = e.op1('Reshape', [e.op1('Slice', [globalValues!, i64([-1]), i64([INT64_MAX]), i64([1])]), i64([-1, 1, 1])], {}, 'threshold')
-    const rowMax = e.op1('Slice', [values, i64([0]), i64([1]), i64([2])], {}, 'row_max')
-    // min(threshold, row max): each row keeps at least its best block.
-    const rowThreshold = e.op1('Min', [threshold, rowMax], {}, 'row_threshold')
-    const keepMask = e.op1('Not', [e.op1('Less', [values, rowThreshold])], {}, 'kept')
-    const blockBias = e.op1('Where', [keepMask, e.float([0], [], 'zero'), e.float([MASKED], [], 'masked')], {}, 'block_bias')
-    const b5 = e.op1('Reshape', [blockBias, i64([0, 0, 1, -1, 1])])
-    const expanded = e.op1('Expand', [b5, i64([1, 1, 1, 1, b])])
-    bias = e.op1('Reshape', [expanded, i64([0, 0, 1, -1])], {}, 'bias')
-  }
-  if (geo.padded) {
-    const padBias = new Float32Array(S * b)
-    for (let p = 0; p < S * b; p++) padBias[p] = reorder[p]! < 0 ? MASKED : 0
-    const pb = e.op1('Gather', [e.float(padBias, [S, b], 'pad_bias'), indices], { axis: { i: 0 } })
-    const pb4 = e.op1('Reshape', [pb, i64([0, 0, 1, -1])], {}, 'pad_bias')
-    bias = bias === undefined ? pb4 : e.op1('Add', [bias, pb4], {}, 'bias')
-  }
-
-  // 6. Gather the selected key/value blocks: flat index h * S + j into [H' S, b, D].
+  // Head offsets: block j of (batch, head) h is row h * S + j of the flat [H' S, b, D] tensors.
   const hCount = e.op1('Reshape', [e.op1('Slice', [e.op1('Shape', [q3]), i64([0]), i64([1])]), e.int64([], 'scalar', [0])], {}, 'heads')
   const range = e.op1('Range', [e.int64([0], 'zero', []), hCount, e.int64([1], 'one', [])])
   const offsets = e.op1('Reshape', [e.op1('Mul', [range, e.int64([S], 'blocks', [])]), i64([-1, 1, 1])], {}, 'head_offsets')
-  const flatIndices = e.op1('Add', [indices, offsets], {}, 'block_index')
   let qt: string | undefined
   let ktext: string | undefined
   let vtext: string | undefined
@@ -578,30 +562,126 @@ function emitDraftSite(e: NodeEmitter, m: Matched, geo: DraftGeometry, selection
     vtext = e.op1('Reshape', [textPart(v3), concat([i64([-1, 1, T]), dv])], {}, 'vtext')
     qt = textPart(q3)
   }
+  const padBias = new Float32Array(S * b)
+  for (let p = 0; p < S * b; p++) padBias[p] = reorder[p]! < 0 ? MASKED : 0
 
-  // 7. Block-sparse attention: every query block against its gathered keys, in static groups of query
-  //    blocks so that the gathered K/V and the scores of only one group are alive at a time (peak memory
-  //    divided by the number of groups at large N; ORT runs the groups one after the other).
-  const groupSize = Math.min(S, queryBlocksPerGroup)
-  const outputs: string[] = []
-  for (let s0 = 0; s0 < S; s0 += groupSize) {
-    const s1 = Math.min(S, s0 + groupSize)
-    const whole = s0 === 0 && s1 === S
-    const part = (x: string) => (whole ? x : e.op1('Slice', [x, i64([s0]), i64([s1]), i64([1])], {}, 'group'))
-    const gidx = part(flatIndices)
-    let kg = e.op1('Reshape', [e.op1('Gather', [kf, gidx], { axis: { i: 0 } }), concat([i64([0, 0, -1]), d])], {}, 'kgathered') // [H', Sg, KB b, D]
-    let vg = e.op1('Reshape', [e.op1('Gather', [vf, gidx], { axis: { i: 0 } }), concat([i64([0, 0, -1]), dv])], {}, 'vgathered')
-    let gbias = bias === undefined ? undefined : part(bias)
-    if (ktext !== undefined && vtext !== undefined) {
-      const expand = i64([1, s1 - s0, 1, 1])
-      kg = e.op1('Concat', [kg, e.op1('Expand', [ktext, expand])], { axis: { i: 2 } }, 'kgathered')
-      vg = e.op1('Concat', [vg, e.op1('Expand', [vtext, expand])], { axis: { i: 2 } }, 'vgathered')
-      if (gbias !== undefined) gbias = e.op1('Pad', [gbias, i64([0, 0, 0, 0, 0, 0, 0, T], 'pads')], {}, 'bias')
+  let ob: string
+  if (exactGlobal) {
+    ob = emitExactGlobal()
+  } else {
+    // 5. Selection.
+    const [values, indices] = e.op('TopK', [map, inputs.blocks], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'row_topk' }) as [string, string]
+    let bias: string | undefined
+    if (selection === 'global-percentile') {
+      const flat = e.op1('Reshape', [map, i64([0, -1])], {}, 'map_flat')
+      const [globalValues] = e.op('TopK', [flat, inputs.globalBlocks], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'global_topk' })
+      const threshold = e.op1('Reshape', [e.op1('Slice', [globalValues!, i64([-1]), i64([INT64_MAX]), i64([1])]), i64([-1, 1, 1])], {}, 'threshold')
+      const rowMax = e.op1('Slice', [values, i64([0]), i64([1]), i64([2])], {}, 'row_max')
+      // min(threshold, row max): each row keeps at least its best block.
+      const rowThreshold = e.op1('Min', [threshold, rowMax], {}, 'row_threshold')
+      const keepMask = e.op1('Not', [e.op1('Less', [values, rowThreshold])], {}, 'kept')
+      const blockBias = e.op1('Where', [keepMask, e.float([0], [], 'zero'), e.float([MASKED], [], 'masked')], {}, 'block_bias')
+      const b5 = e.op1('Reshape', [blockBias, i64([0, 0, 1, -1, 1])])
+      const expanded = e.op1('Expand', [b5, i64([1, 1, 1, 1, b])])
+      bias = e.op1('Reshape', [expanded, i64([0, 0, 1, -1])], {}, 'bias')
     }
-    const kgT = e.op1('Transpose', [kg], { perm: { ints: [0, 1, 3, 2] } })
-    outputs.push(attention(part(qb), kgT, vg, gbias)) // [H', Sg, b, Dv]
+    if (geo.padded) {
+      const pb = e.op1('Gather', [e.float(padBias, [S, b], 'pad_bias'), indices], { axis: { i: 0 } })
+      const pb4 = e.op1('Reshape', [pb, i64([0, 0, 1, -1])], {}, 'pad_bias')
+      bias = bias === undefined ? pb4 : e.op1('Add', [bias, pb4], {}, 'bias')
+    }
+
+    const flatIndices = e.op1('Add', [indices, offsets], {}, 'block_index')
+    // 7. Block-sparse attention: every query block against its gathered keys, in static groups of query
+    //    blocks so that the gathered K/V and the scores of only one group are alive at a time (peak memory
+    //    divided by the number of groups at large N; ORT runs the groups one after the other).
+    const groupSize = Math.min(S, queryBlocksPerGroup)
+    const outputs: string[] = []
+    for (let s0 = 0; s0 < S; s0 += groupSize) {
+      const s1 = Math.min(S, s0 + groupSize)
+      const whole = s0 === 0 && s1 === S
+      const part = (x: string) => (whole ? x : e.op1('Slice', [x, i64([s0]), i64([s1]), i64([1])], {}, 'group'))
+      const gidx = part(flatIndices)
+      let kg = e.op1('Reshape', [e.op1('Gather', [kf, gidx], { axis: { i: 0 } }), concat([i64([0, 0, -1]), d])], {}, 'kgathered') // [H', Sg, KB b, D]
+      let vg = e.op1('Reshape', [e.op1('Gather', [vf, gidx], { axis: { i: 0 } }), concat([i64([0, 0, -1]), dv])], {}, 'vgathered')
+      let gbias = bias === undefined ? undefined : part(bias)
+      if (ktext !== undefined && vtext !== undefined) {
+        const expand = i64([1, s1 - s0, 1, 1])
+        kg = e.op1('Concat', [kg, e.op1('Expand', [ktext, expand])], { axis: { i: 2 } }, 'kgathered')
+        vg = e.op1('Concat', [vg, e.op1('Expand', [vtext, expand])], { axis: { i: 2 } }, 'vgathered')
+        if (gbias !== undefined) gbias = e.op1('Pad', [gbias, i64([0, 0, 0, 0, 0, 0, 0, T], 'pads')], {}, 'bias')
+      }
+      const kgT = e.op1('Transpose', [kg], { perm: { ints: [0, 1, 3, 2] } })
+      outputs.push(attention(part(qb), kgT, vg, gbias)) // [H', Sg, b, Dv]
+    }
+    ob = outputs.length === 1 ? outputs[0]! : e.op1('Concat', outputs, { axis: { i: 1 } }, 'oblocks')
   }
-  const ob = outputs.length === 1 ? outputs[0]! : e.op1('Concat', outputs, { axis: { i: 1 } }, 'oblocks')
+
+  /**
+   * The paper's rule exactly, at a cost proportional to `keep`: the kept block pairs of each head are one
+   * flat list (TopK over the S x S map), attended pair by pair and merged per query block with
+   * ScatterND(add) (opset 16). Each pair's exponentials use the row maximum of the query block's best
+   * block as stabilizer (the best block is always attended: it is added as an extra pair, weight 0 when
+   * the global threshold already kept it); exponents are clamped at 80, which only matters for logits
+   * more than 80 above that block's maximum.
+   */
+  function emitExactGlobal(): string {
+    const flat = e.op1('Reshape', [map, i64([0, -1])], {}, 'map_flat')
+    const [globalValues, globalIndices] = e.op('TopK', [flat, inputs.globalBlocks], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'global_topk' }) as [string, string]
+    const threshold = e.op1('Slice', [globalValues, i64([-1]), i64([INT64_MAX]), i64([1])], {}, 'threshold') // [H', 1]
+    const [bestValue, bestIndex] = e.op('TopK', [map, i64([1], 'one')], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'row_best' }) as [string, string]
+    const blocksConst = e.int64([S], 'blocks', [])
+    const rowsOfPairs = e.op1('Div', [globalIndices, blocksConst], {}, 'pair_query_block') // [H', Kg]
+    const colsOfPairs = e.op1('Mod', [globalIndices, blocksConst], {}, 'pair_key_block')
+    const headsBySize = concat([e.op1('Reshape', [hCount, i64([1])]), i64([S])])
+    const allRows = e.op1('Expand', [e.int64(Array.from({ length: S }, (_, i) => i), 'block_ids', [1, S]), headsBySize], {}, 'best_query_block') // [H', S]
+    const bestCols = e.op1('Reshape', [bestIndex, i64([0, -1])], {}, 'best_key_block')
+    const bestWeight = e.op1('Cast', [e.op1('Less', [e.op1('Reshape', [bestValue, i64([0, -1])]), threshold])], { to: { i: TensorProto_DataType.FLOAT } }, 'best_weight')
+    const globalWeight = e.op1('ConstantOfShape', [e.op1('Shape', [globalValues])], { value: { t: floatTensor('one', [1], [1]) } }, 'pair_weight')
+    const pairRows = e.op1('Concat', [rowsOfPairs, allRows], { axis: { i: 1 } }, 'pair_rows') // [H', Kg + S]
+    const pairCols = e.op1('Concat', [colsOfPairs, bestCols], { axis: { i: 1 } }, 'pair_cols')
+    const pairWeight = e.op1('Reshape', [e.op1('Concat', [globalWeight, bestWeight], { axis: { i: 1 } }), i64([0, -1, 1, 1])], {}, 'pair_weight')
+    const off2 = e.op1('Reshape', [offsets, i64([-1, 1])], {}, 'head_offsets2')
+    const rowIndex = e.op1('Add', [pairRows, off2], {}, 'pair_row_index')
+    const colIndex = e.op1('Add', [pairCols, off2], {}, 'pair_col_index')
+    const qf = e.op1('Reshape', [qb, concat([i64([-1, b]), d])], {}, 'qflat')
+    const qg = e.op1('Gather', [qf, rowIndex], { axis: { i: 0 } }, 'qpairs') // [H', Pn, b, D]
+    const kg = e.op1('Gather', [kf, colIndex], { axis: { i: 0 } }, 'kpairs')
+    const vg = e.op1('Gather', [vf, colIndex], { axis: { i: 0 } }, 'vpairs')
+    let scores = e.op1('Mul', [e.op1('MatMul', [qg, e.op1('Transpose', [kg], { perm: { ints: [0, 1, 3, 2] } })]), scale], {}, 'pair_scores') // [H', Pn, b, b]
+    if (geo.padded) {
+      const pb = e.op1('Reshape', [e.op1('Gather', [e.float(padBias, [S, b], 'pad_bias'), pairCols], { axis: { i: 0 } }), i64([0, 0, 1, -1])], {}, 'pad_bias')
+      scores = e.op1('Add', [scores, pb], {}, 'pair_scores')
+    }
+    // Stabilizer: row maxima of each query block's best block (the last S pairs), [H' S, b, 1].
+    const bestScores = e.op1('Slice', [scores, i64([-S]), i64([INT64_MAX]), i64([1])], {}, 'best_scores')
+    const [rowMax] = e.op('TopK', [bestScores, i64([1], 'one')], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'row_max' })
+    const rowMaxFlat = e.op1('Reshape', [rowMax!, i64([-1, b, 1])], {}, 'row_max_flat')
+    const pairMax = e.op1('Gather', [rowMaxFlat, rowIndex], { axis: { i: 0 } }, 'pair_max') // [H', Pn, b, 1]
+    const clampAt = e.float([80], [], 'exp_clamp')
+    const expScores = e.op1('Mul', [e.op1('Exp', [e.op1('Min', [e.op1('Sub', [scores, pairMax]), clampAt])]), pairWeight], {}, 'pair_exp')
+    const pairSums = e.op1('ReduceSum', [expScores, i64([-1], 'axes')], { keepdims: { i: 1 } }, 'pair_sum') // [H', Pn, b, 1]
+    const pairOut = e.op1('MatMul', [expScores, vg], {}, 'pair_out') // [H', Pn, b, Dv]
+    const flatRows = e.op1('Reshape', [rowIndex, i64([0, -1, 1])], {}, 'scatter_index') // [H', Pn, 1]
+    const hs = e.op1('Mul', [e.op1('Reshape', [hCount, i64([1])]), i64([S], 'blocks1')], {}, 'hs')
+    const zerosOut = e.op1('ConstantOfShape', [concat([hs, i64([b]), dv])], { value: { t: floatTensor('zero', [1], [0]) } }, 'zeros_out')
+    const zerosSum = e.op1('ConstantOfShape', [concat([hs, i64([b, 1])])], { value: { t: floatTensor('zero', [1], [0]) } }, 'zeros_sum')
+    let numerator = e.op1('ScatterND', [zerosOut, flatRows, pairOut], { reduction: { s: 'add' } }, 'numerator') // [H' S, b, Dv]
+    let denominator = e.op1('ScatterND', [zerosSum, flatRows, pairSums], { reduction: { s: 'add' } }, 'denominator') // [H' S, b, 1]
+    if (ktext !== undefined && vtext !== undefined) {
+      // Text keys for every query block, with the same stabilizer.
+      const qbFlat = e.op1('Reshape', [qb, concat([i64([0, -1]), d])], {}, 'qgrid') // [H', S b, D]
+      const kT = e.op1('Transpose', [e.op1('Reshape', [ktext, concat([i64([-1, T]), d])])], { perm: { ints: [0, 2, 1] } })
+      const ts = e.op1('Mul', [e.op1('MatMul', [qbFlat, kT]), scale], {}, 'text_scores') // [H', S b, T]
+      const tMax = e.op1('Reshape', [rowMaxFlat, i64([-1, S * b, 1])])
+      const te = e.op1('Exp', [e.op1('Min', [e.op1('Sub', [ts, tMax]), clampAt])], {}, 'text_exp')
+      const vt = e.op1('Reshape', [vtext, concat([i64([-1, T]), dv])])
+      numerator = e.op1('Add', [numerator, e.op1('Reshape', [e.op1('MatMul', [te, vt]), concat([i64([-1, b]), dv])])], {}, 'numerator')
+      denominator = e.op1('Add', [denominator, e.op1('Reshape', [e.op1('ReduceSum', [te, i64([-1], 'axes')], { keepdims: { i: 1 } }), i64([-1, b, 1])])], {}, 'denominator')
+    }
+    const out = e.op1('Div', [numerator, denominator], {}, 'oblocks')
+    return e.op1('Reshape', [out, concat([i64([-1, S, b]), dv])], {}, 'oblocks')
+  }
 
   // 8. Restore the token order and drop padding.
   const o7 = e.op1('Reshape', [ob, concat([i64([-1, geo.frames, geo.blocksHigh, geo.blocksWide, geo.windowHeight, geo.windowWidth]), dv])])
