@@ -24,6 +24,7 @@ const row = (strategy: string, params: Record<string, number>, m: Partial<Row>, 
   diversity: 5,
   guidance: {},
   extra,
+  modelSha: '',
   measuredAt: '',
   ...m,
 })

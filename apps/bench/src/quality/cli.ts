@@ -139,11 +139,13 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
       const cfgScale = Number(effectiveCfgScale(lambda, plan).toFixed(2))
       const n = quick ? 20 : 100
       const file = join(cacheDir, `inversion__${name}__${steps}__lambda${lambda}__n${n}.json`)
-      let result: InversionResult
-      if (existsSync(file) && !values.fresh) result = JSON.parse(readFileSync(file, 'utf8')) as InversionResult
+      let result: InversionResult & { modelSha?: string }
+      const cachedInv = existsSync(file) && !values.fresh ? (JSON.parse(readFileSync(file, 'utf8')) as InversionResult & { modelSha?: string }) : undefined
+      if (cachedInv && cachedInv.modelSha === generator.sha.base) result = cachedInv
       else {
         const t0 = performance.now()
         result = await inversionRoundTrip({ denoiser: generator.denoiser.withClasses(Array.from({ length: n }, (_, i) => i % 10)), plan, lambda, cfgScale, shape: [n, 1, 28, 28], seed: SEED })
+        result = { ...result, modelSha: generator.sha.base }
         writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
         log(`done    inversion ${steps} steps: rmse cfg++ ${result.cfgPlusPlusRmse.toFixed(4)} cfg ${result.cfgRmse.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
       }

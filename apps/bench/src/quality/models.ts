@@ -1,6 +1,7 @@
 // Which shipped generators exist, and their denoisers. A model that has not been trained yet (no card) is
 // skipped with a reason instead of failing the whole benchmark.
-import { existsSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { euler, ddim, dpmpp2m, type Sampler, type SamplingPlan } from '@guidekit/core'
 import { fashionModel, type FashionModelName } from '@guidekit/models-fashion'
@@ -33,8 +34,12 @@ export interface Generator {
   plan(steps: number): SamplingPlan
   /** The samplers benchmarked on this generator, by name. */
   readonly samplers: Readonly<Record<string, () => Sampler>>
+  /** Short SHA-256 of the ONNX file(s): cached rows of other weights are not reused. */
+  readonly sha: { readonly base: string; readonly rl: string | undefined }
   dispose(): Promise<void>
 }
+
+const shortSha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16)
 
 export async function loadGenerator(name: GeneratorName, threads: number): Promise<Generator | { readonly skipped: string }> {
   const path = modelPath(name)
@@ -54,6 +59,7 @@ export async function loadGenerator(name: GeneratorName, threads: number): Promi
     rl,
     plan: (steps) => planFromCard(model.card, { steps }),
     samplers,
+    sha: { base: shortSha(path), rl: rlPath ? `${shortSha(path)}+${shortSha(rlPath)}` : undefined },
     async dispose() {
       await rl?.dispose()
       await model.dispose()

@@ -32,6 +32,8 @@ export interface Row {
   readonly guidance: Readonly<Record<string, number>>
   /** Extra facts (LinearAG fit cost, the CFG++ effective scale, ...). */
   readonly extra: Readonly<Record<string, number | string>>
+  /** Short SHA-256 of the model file(s) the row was measured with. */
+  readonly modelSha: string
   readonly measuredAt: string
 }
 
@@ -58,9 +60,16 @@ export function cachePath(dir: string, config: Config, images: number): string {
   return join(dir, `${config.id}__n${images}.json`)
 }
 
-export function readCached(dir: string, config: Config, images: number): Row | undefined {
+/** The cached row of a configuration, unless it was measured with other weights (`modelSha` given and different). */
+export function readCached(dir: string, config: Config, images: number, modelSha?: string): Row | undefined {
   const p = cachePath(dir, config, images)
-  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Row) : undefined
+  if (!existsSync(p)) return undefined
+  const row = JSON.parse(readFileSync(p, 'utf8')) as Row
+  return modelSha === undefined || row.modelSha === modelSha ? row : undefined
+}
+
+export function shaFor(generator: Generator, config: Config): string {
+  return config.denoiser === 'rl' ? (generator.sha.rl ?? 'missing') : generator.sha.base
 }
 
 /** Samples `count` images of a configuration starting at image `start` (batched), returning images and counters. */
@@ -91,7 +100,7 @@ export async function generate(deps: Pick<RunDeps, 'generator' | 'denoiser' | 'b
 
 export async function runConfig(deps: RunDeps, config: Config): Promise<Row> {
   if (!deps.fresh) {
-    const cached = readCached(deps.cacheDir, config, deps.images)
+    const cached = readCached(deps.cacheDir, config, deps.images, shaFor(deps.generator, config))
     if (cached) {
       deps.log(`cached  ${config.id}`)
       return cached
@@ -132,6 +141,7 @@ export async function runConfig(deps: RunDeps, config: Config): Promise<Row> {
     diversity: m.diversity,
     guidance: out.guidance,
     extra: { ...(fitSeconds ? { fitSeconds: Number(fitSeconds.toFixed(2)), fitImages: Math.min(deps.batch, 40) } : {}), ...(deps.extra?.(config) ?? {}) },
+    modelSha: shaFor(deps.generator, config),
     measuredAt: new Date().toISOString(),
   }
   mkdirSync(deps.cacheDir, { recursive: true })
