@@ -645,29 +645,54 @@ function emitDraftSite(e: NodeEmitter, m: Matched, geo: DraftGeometry, selection
     const rowIndex = e.op1('Add', [pairRows, off2], {}, 'pair_row_index')
     const colIndex = e.op1('Add', [pairCols, off2], {}, 'pair_col_index')
     const qf = e.op1('Reshape', [qb, concat([i64([-1, b]), d])], {}, 'qflat')
-    const qg = e.op1('Gather', [qf, rowIndex], { axis: { i: 0 } }, 'qpairs') // [H', Pn, b, D]
-    const kg = e.op1('Gather', [kf, colIndex], { axis: { i: 0 } }, 'kpairs')
-    const vg = e.op1('Gather', [vf, colIndex], { axis: { i: 0 } }, 'vpairs')
-    let scores = e.op1('Mul', [e.op1('MatMul', [qg, e.op1('Transpose', [kg], { perm: { ints: [0, 1, 3, 2] } })]), scale], {}, 'pair_scores') // [H', Pn, b, b]
-    if (geo.padded) {
-      const pb = e.op1('Reshape', [e.op1('Gather', [e.float(padBias, [S, b], 'pad_bias'), pairCols], { axis: { i: 0 } }), i64([0, 0, 1, -1])], {}, 'pad_bias')
-      scores = e.op1('Add', [scores, pb], {}, 'pair_scores')
-    }
-    // Stabilizer: row maxima of each query block's best block (the last S pairs), [H' S, b, 1].
-    const bestScores = e.op1('Slice', [scores, i64([-S]), i64([INT64_MAX]), i64([1])], {}, 'best_scores')
-    const [rowMax] = e.op('TopK', [bestScores, i64([1], 'one')], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'row_max' })
-    const rowMaxFlat = e.op1('Reshape', [rowMax!, i64([-1, b, 1])], {}, 'row_max_flat')
-    const pairMax = e.op1('Gather', [rowMaxFlat, rowIndex], { axis: { i: 0 } }, 'pair_max') // [H', Pn, b, 1]
+    const padTable = geo.padded ? e.float(padBias, [S, b], 'pad_bias') : undefined
     const clampAt = e.float([80], [], 'exp_clamp')
-    const expScores = e.op1('Mul', [e.op1('Exp', [e.op1('Min', [e.op1('Sub', [scores, pairMax]), clampAt])]), pairWeight], {}, 'pair_exp')
-    const pairSums = e.op1('ReduceSum', [expScores, i64([-1], 'axes')], { keepdims: { i: 1 } }, 'pair_sum') // [H', Pn, b, 1]
-    const pairOut = e.op1('MatMul', [expScores, vg], {}, 'pair_out') // [H', Pn, b, Dv]
-    const flatRows = e.op1('Reshape', [rowIndex, i64([0, -1, 1])], {}, 'scatter_index') // [H', Pn, 1]
+    // Stabilizer: row maxima of each query block's best block, [H' S, b, 1] (a small separate product).
+    const kBest = e.op1('Gather', [kf, e.op1('Add', [bestCols, off2])], { axis: { i: 0 } }, 'kbest') // [H', S, b, D]
+    let bestScores = e.op1('MatMul', [qb, e.op1('Transpose', [kBest], { perm: { ints: [0, 1, 3, 2] } })], {}, 'best_scores')
+    if (padTable !== undefined) {
+      bestScores = e.op1('Add', [bestScores, e.op1('Reshape', [e.op1('Gather', [padTable, bestCols], { axis: { i: 0 } }), i64([0, 0, 1, -1])])], {}, 'best_scores')
+    }
+    const [rowMax] = e.op('TopK', [bestScores, i64([1], 'one')], { axis: { i: -1 }, largest: { i: 1 }, sorted: { i: 1 } }, { outputs: 2, hint: 'row_max' })
+    const rowMaxFlat = e.op1('Reshape', [e.op1('Mul', [rowMax!, scale]), i64([-1, b, 1])], {}, 'row_max_flat')
     const hs = e.op1('Mul', [e.op1('Reshape', [hCount, i64([1])]), i64([S], 'blocks1')], {}, 'hs')
-    const zerosOut = e.op1('ConstantOfShape', [concat([hs, i64([b]), dv])], { value: { t: floatTensor('zero', [1], [0]) } }, 'zeros_out')
-    const zerosSum = e.op1('ConstantOfShape', [concat([hs, i64([b, 1])])], { value: { t: floatTensor('zero', [1], [0]) } }, 'zeros_sum')
-    let numerator = e.op1('ScatterND', [zerosOut, flatRows, pairOut], { reduction: { s: 'add' } }, 'numerator') // [H' S, b, Dv]
-    let denominator = e.op1('ScatterND', [zerosSum, flatRows, pairSums], { reduction: { s: 'add' } }, 'denominator') // [H' S, b, 1]
+    let numerator = e.op1('ConstantOfShape', [concat([hs, i64([b]), dv])], { value: { t: floatTensor('zero', [1], [0]) } }, 'zeros_out')
+    let denominator = e.op1('ConstantOfShape', [concat([hs, i64([b, 1])])], { value: { t: floatTensor('zero', [1], [0]) } }, 'zeros_sum')
+    // The pair list in G static groups with dynamic bounds (their length is a runtime input), so that
+    // only one group's gathered blocks and scores are alive at a time.
+    const groups = Math.max(1, Math.ceil(S / queryBlocksPerGroup))
+    const pairCount = e.op1('Slice', [e.op1('Shape', [rowIndex]), i64([1]), i64([2])], {}, 'pair_count')
+    for (let gi = 0; gi < groups; gi++) {
+      let gRows = rowIndex
+      let gCols = colIndex
+      let gKeyBlocks = pairCols
+      let gWeight = pairWeight
+      if (groups > 1) {
+        const bound = (k: number) => e.op1('Div', [e.op1('Mul', [pairCount, i64([k], 'k')]), i64([groups], 'groups')], {}, 'bound')
+        const lo = bound(gi)
+        const hi = bound(gi + 1)
+        const cut = (x: string) => e.op1('Slice', [x, lo, hi, i64([1])], {}, 'pair_group')
+        gRows = cut(rowIndex)
+        gCols = cut(colIndex)
+        gKeyBlocks = cut(pairCols)
+        gWeight = cut(pairWeight)
+      }
+      const qg = e.op1('Gather', [qf, gRows], { axis: { i: 0 } }, 'qpairs') // [H', Pg, b, D]
+      const kg = e.op1('Gather', [kf, gCols], { axis: { i: 0 } }, 'kpairs')
+      const vg = e.op1('Gather', [vf, gCols], { axis: { i: 0 } }, 'vpairs')
+      let scores = e.op1('Mul', [e.op1('MatMul', [qg, e.op1('Transpose', [kg], { perm: { ints: [0, 1, 3, 2] } })]), scale], {}, 'pair_scores') // [H', Pg, b, b]
+      if (padTable !== undefined) {
+        const pb = e.op1('Reshape', [e.op1('Gather', [padTable, gKeyBlocks], { axis: { i: 0 } }), i64([0, 0, 1, -1])], {}, 'pad_bias')
+        scores = e.op1('Add', [scores, pb], {}, 'pair_scores')
+      }
+      const pairMax = e.op1('Gather', [rowMaxFlat, gRows], { axis: { i: 0 } }, 'pair_max') // [H', Pg, b, 1]
+      const expScores = e.op1('Mul', [e.op1('Exp', [e.op1('Min', [e.op1('Sub', [scores, pairMax]), clampAt])]), gWeight], {}, 'pair_exp')
+      const pairSums = e.op1('ReduceSum', [expScores, i64([-1], 'axes')], { keepdims: { i: 1 } }, 'pair_sum') // [H', Pg, b, 1]
+      const pairOut = e.op1('MatMul', [expScores, vg], {}, 'pair_out') // [H', Pg, b, Dv]
+      const flatRows = e.op1('Reshape', [gRows, i64([0, -1, 1])], {}, 'scatter_index') // [H', Pg, 1]
+      numerator = e.op1('ScatterND', [numerator, flatRows, pairOut], { reduction: { s: 'add' } }, 'numerator') // [H' S, b, Dv]
+      denominator = e.op1('ScatterND', [denominator, flatRows, pairSums], { reduction: { s: 'add' } }, 'denominator') // [H' S, b, 1]
+    }
     if (ktext !== undefined && vtext !== undefined) {
       // Text keys for every query block, with the same stabilizer.
       const qbFlat = e.op1('Reshape', [qb, concat([i64([0, -1]), d])], {}, 'qgrid') // [H', S b, D]
