@@ -33,7 +33,7 @@ const VERSION = (() => {
 })()
 
 export const DEFAULT_GUIDANCE = 'cfg:scale=3'
-export const DEFAULT_GRID_GUIDANCE = 'none; cfg:scale=3; cfg++:lambda=0.6; apg:scale=5,eta=0,momentum=-0.5; adaptive(threshold=0.99):apg(scale=5,eta=0,momentum=-0.5); rlg:weight=1.5,inner=cfg:scale=3'
+export const DEFAULT_GRID_GUIDANCE = 'none; cfg:scale=3; cfg++:lambda=0.6; apg:scale=5,eta=0,momentum=-0.5; adaptive(threshold=0.999):apg(scale=5,eta=0,momentum=-0.5); rlg:weight=1.5,inner=cfg:scale=3'
 
 const EXIT_CODES = `Exit codes:
   0    success
@@ -492,7 +492,8 @@ async function grid(values: Values, io: CliIo, signal: AbortSignal, progress: Pr
     const cellH = image.height * scale
     const gap = 6
     const margin = 10
-    const labelChars = Math.min(36, Math.max(16, ...rows.map((r) => Math.min(r.label.length, 36))))
+    const stats = outcomes.map((o) => `NFE ${round(o.result.nfe)}, ${(o.seconds / columns).toFixed(2)} s/img`)
+    const labelChars = Math.min(36, Math.max(16, ...stats.map((t) => t.length), ...rows.map((r) => Math.min(r.label.length, 36))))
     const labelW = labelChars * CHAR_WIDTH + 12
     const title = `${s.engine.name} | ${s.sampler.label} | ${s.steps} steps | attention ${s.attention ?? 'dense'}${s.engine.tunedName ? ` | rl ${s.engine.tunedName}` : ''}`
     const headerH = LINE_HEIGHT * 3 + 8
@@ -511,7 +512,7 @@ async function grid(values: Values, io: CliIo, signal: AbortSignal, progress: Pr
       const y = margin + headerH + r * (rowH + gap)
       const lines = wrapText(rows[r]!.label, labelChars, 3)
       lines.forEach((line, k) => canvas.text(line, margin, y + k * LINE_HEIGHT))
-      canvas.text(`NFE ${round(o.result.nfe)}, ${(o.seconds / columns).toFixed(2)} s/img`, margin, y + lines.length * LINE_HEIGHT + 4, [110, 110, 110])
+      canvas.text(stats[r] as string, margin, y + lines.length * LINE_HEIGHT + 4, [110, 110, 110])
       o.images.forEach((img, c) => canvas.paste(img, margin + labelW + c * (cellW + gap), y, scale))
     })
     const text = [
