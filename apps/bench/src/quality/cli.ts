@@ -132,13 +132,17 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
     }
   }
   // CFG++ invertibility on the flow DiT: CFG++ at the grid's middle lambda vs CFG at its matched scale.
-  if (generator && family === 'flow' && !values['no-inversion'] && (!only || only.test('inversion'))) {
+  if (family === 'flow' && !values['no-inversion'] && (!only || only.test('inversion'))) {
     for (const steps of grid.steps) {
       const lambda = grid.lambdas[Math.floor(grid.lambdas.length / 2)] as number
-      const plan = generator.plan(steps)
-      const cfgScale = Number(effectiveCfgScale(lambda, plan).toFixed(2))
       const n = quick ? 20 : 100
       const file = join(cacheDir, `inversion__${name}__${steps}__lambda${lambda}__n${n}.json`)
+      if (!generator) {
+        if (existsSync(file)) inversions.push({ ...(JSON.parse(readFileSync(file, 'utf8')) as InversionResult), group: `${name} euler ${steps} steps` })
+        continue
+      }
+      const plan = generator.plan(steps)
+      const cfgScale = Number(effectiveCfgScale(lambda, plan).toFixed(2))
       let result: InversionResult & { modelSha?: string }
       const cachedInv = existsSync(file) && !values.fresh ? (JSON.parse(readFileSync(file, 'utf8')) as InversionResult & { modelSha?: string }) : undefined
       if (cachedInv && cachedInv.modelSha === generator.sha.base) result = cachedInv
@@ -216,6 +220,7 @@ for (const gen of new Set(rows.map((r) => r.generator))) {
       .map((s) => ({
         name: s.name,
         line: false,
+        marker: s.strategy === 'cfg' || s.strategy === 'apg' ? ('ring' as const) : ('dot' as const),
         points: rs
           .filter((r) => r.sampler === sampler && r.strategy === s.strategy && (s.strategy === 'cfg' ? r.params.scale === grid.agScale : s.strategy === 'apg' ? r.params.scale === grid.agApgScale : true))
           .map((r) => [r.nfe, r.frechetDistance] as const),

@@ -6,12 +6,14 @@ export interface Series {
   readonly points: readonly (readonly [number, number])[]
   /** Draw lines between points (sorted by x); false: markers only. */
   readonly line?: boolean
+  /** `'ring'`: large hollow markers, for baselines that other series may sit on. */
+  readonly marker?: 'dot' | 'ring'
 }
 
 const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f']
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
-function ticks(lo: number, hi: number, n = 5): number[] {
+function ticks(lo: number, hi: number, n = 8): number[] {
   const span = hi - lo || 1
   const step = 10 ** Math.floor(Math.log10(span / n))
   const nice = [1, 2, 2.5, 5, 10].map((m) => m * step).find((s) => span / s <= n) ?? step * 10
@@ -60,7 +62,9 @@ export function chartSvg(options: { title: string; xLabel: string; yLabel: strin
     const color = palette[i % palette.length] as string
     const pts = [...s.points].filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((a, b) => a[0] - b[0])
     if (s.line !== false && pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(([x, y]) => `${sx(x)},${sy(y)}`).join(' ')}"/>`)
-    for (const [x, y] of pts) parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="4" fill="${color}"/>`)
+    for (const [x, y] of pts) {
+      parts.push(s.marker === 'ring' ? `<circle cx="${sx(x)}" cy="${sy(y)}" r="8" fill="none" stroke="${color}" stroke-width="2.5"/>` : `<circle cx="${sx(x)}" cy="${sy(y)}" r="4" fill="${color}"/>`)
+    }
     const ly = m.top + 10 + i * 20
     parts.push(`<rect x="${m.left + W + 12}" y="${ly - 8}" width="12" height="12" fill="${color}"/>`, `<text x="${m.left + W + 30}" y="${ly + 2}">${esc(s.name)}</text>`)
   })

@@ -25,6 +25,8 @@ export interface Row {
   readonly meanIntensity: number
   readonly contrast: number
   readonly clippedFraction: number
+  /** Values above +1 (pushed past white); absent in rows cached before it was added. */
+  readonly clippedHighFraction?: number
   readonly whiteFraction: number
   readonly reward: number
   readonly diversity: number
@@ -136,6 +138,7 @@ export async function runConfig(deps: RunDeps, config: Config): Promise<Row> {
     meanIntensity: m.saturation.meanIntensity,
     contrast: m.saturation.contrast,
     clippedFraction: m.saturation.clippedFraction,
+    clippedHighFraction: m.saturation.clippedHighFraction,
     whiteFraction: m.saturation.whiteFraction,
     reward: m.reward,
     diversity: m.diversity,
