@@ -20,7 +20,7 @@ import { inversionRoundTrip, type InversionResult } from './inversion.js'
 import { loadGenerator, modelPath, type Generator, type GeneratorName } from './models.js'
 import { writeChartPng } from './plots.js'
 import { markdownReport } from './report.js'
-import { readCached, runConfig, SEED, type Row } from './runner.js'
+import { readBest, runConfig, shaFor, SEED, type Row } from './runner.js'
 
 const { values } = parseArgs({
   options: {
@@ -78,7 +78,8 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
   if (name === 'fashion-dit' && !rl) notes.rl = 'fashion-dit-rl is not trained yet'
   const draftOk = family === 'flow' && !values['no-draft']
   if (family === 'flow' && values['no-draft']) notes.draft = 'skipped with --no-draft'
-  const configs = buildConfigs({ generator: name, samplers, grid, rl, draft: draftOk }).filter((c) => !only || only.test(c.id))
+  const allConfigs = buildConfigs({ generator: name, samplers, grid, rl, draft: draftOk })
+  const configs = values['report-only'] || !generator ? [] : allConfigs.filter((c) => !only || only.test(c.id))
   const drafts = new Map<number, DraftModel>()
   const extra = (c: Config): Record<string, number | string> => {
     if (c.strategy === 'cfg++' && generator) return { effectiveCfgScale: Number(effectiveCfgScale(c.params.lambda as number, generator.plan(c.steps)).toFixed(3)) }
@@ -89,13 +90,9 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
     return {}
   }
   for (const config of configs) {
-    if (values['report-only'] || !generator) {
-      const cached = readCached(cacheDir, config, images)
-      if (cached) rows.push(cached)
-      continue
-    }
+    if (!generator) break
     try {
-      const row = await runConfig(
+      await runConfig(
         {
           generator,
           evaluator,
@@ -123,13 +120,17 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
         },
         config,
       )
-      rows.push(row)
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error)
       log(`FAILED ${config.id}: ${reason}`)
       if (config.strategy === 'draft-attention') notes.draft = `draft-attention failed on ${name}: ${reason}`
       skipped.push(`${config.id}: ${reason}`)
     }
+  }
+  // The report: every configuration of the grid at its largest measured size (this run's or cached).
+  for (const config of allConfigs) {
+    const row = readBest(cacheDir, config, generator ? shaFor(generator, config) : undefined)
+    if (row) rows.push(row)
   }
   // CFG++ invertibility on the flow DiT: CFG++ at the grid's middle lambda vs CFG at its matched scale.
   if (family === 'flow' && !values['no-inversion'] && (!only || only.test('inversion'))) {

@@ -1,6 +1,6 @@
 // Generates one configuration's images on the shared seeds and measures them. Rows are cached per
 // configuration under bench-results/quality/cache/, so an interrupted or partial run resumes.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Tensor, sample, type Denoiser, type Guider } from '@guidekit/core'
 import { evaluateQuality, type Evaluator, type GaussianStatistics } from '@guidekit/eval'
@@ -68,6 +68,25 @@ export function readCached(dir: string, config: Config, images: number, modelSha
   if (!existsSync(p)) return undefined
   const row = JSON.parse(readFileSync(p, 'utf8')) as Row
   return modelSha === undefined || row.modelSha === modelSha ? row : undefined
+}
+
+/**
+ * The cached row of a configuration with the most images (measured with `modelSha`, when given): the report
+ * shows each configuration at its largest measured size, so a larger run of a few configurations refines
+ * those rows without rerunning the rest.
+ */
+export function readBest(dir: string, config: Config, modelSha?: string): Row | undefined {
+  if (!existsSync(dir)) return undefined
+  const sizes = readdirSync(dir)
+    .map((f) => new RegExp(`^${config.id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}__n(\\d+)\\.json$`).exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => b - a)
+  for (const n of sizes) {
+    const row = readCached(dir, config, n, modelSha)
+    if (row) return row
+  }
+  return undefined
 }
 
 export function shaFor(generator: Generator, config: Config): string {
