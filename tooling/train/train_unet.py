@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 import common as C
 
-MAX_MINUTES = 30.0
+MAX_MINUTES = 20.0
 NAME = 'fashion-unet'
 
 
