@@ -171,21 +171,29 @@ describe('guidekit grid', () => {
 
 // The trained models ship in @guidekit/models-fashion; these run once they are built.
 const shipped = fileURLToPath(new URL('../../../packages/models-fashion/models/', import.meta.url))
-const hasShipped = ['fashion-dit', 'fashion-dit-rl'].every((m) => existsSync(join(shipped, `${m}.onnx`)) && existsSync(join(shipped, `${m}.card.json`)))
+const built = (name: string): boolean => existsSync(join(shipped, `${name}.onnx`)) && existsSync(join(shipped, `${name}.card.json`))
 
-describe.skipIf(!hasShipped)('the shipped fashion DiT', () => {
-  it('is the default model, works with draft attention on its 7x7 token grid and with rlg over the shipped RL model', async () => {
+describe('the shipped fashion models', () => {
+  it.skipIf(!built('fashion-dit'))('the DiT is the default model and runs draft attention on its 7x7 token grid', async () => {
     const out = fresh()
     const base = await run(['generate', '--class', 'sneaker', '--steps', '3', '--out', join(out, 'a.png'), '--json', '--quiet'])
     expect(base.code).toBe(0)
     expect(JSON.parse(base.stdout)).toMatchObject({ model: 'fashion-dit', nfe: 6 })
     const draft = await run(['generate', '--class', 'sneaker', '--steps', '4', '--attention', 'draft:keep=0.25,dense-steps=0.25', '--out', join(out, 'b.png'), '--json', '--quiet'])
     expect(draft.code).toBe(0)
-    expect(JSON.parse(draft.stdout).attention).toMatchObject({ denseRuns: 1, sparseRuns: 3 })
-    expect(JSON.parse(draft.stdout).attention.sites['fashion-dit']).toBe(6)
-    const rl = await run(['generate', '--class', 'sneaker', '--steps', '3', '--guidance', 'rlg:weight=1.5,inner=cfg:scale=3', '--out', join(out, 'c.png'), '--json', '--quiet'])
+    expect(JSON.parse(draft.stdout).attention).toMatchObject({ sites: { 'fashion-dit': 6 }, denseRuns: 1, sparseRuns: 3 })
+  })
+
+  it.skipIf(!built('fashion-dit') || !built('fashion-dit-rl'))('rlg uses the shipped RL model by default', async () => {
+    const rl = await run(['generate', '--class', 'sneaker', '--steps', '3', '--guidance', 'rlg:weight=1.5,inner=cfg:scale=3', '--out', join(fresh(), 'c.png'), '--json', '--quiet'])
     expect(rl.code).toBe(0)
     expect(JSON.parse(rl.stdout)).toMatchObject({ rlModel: 'fashion-dit-rl', nfe: 12, modelCalls: 6 })
+  })
+
+  it.skipIf(!built('fashion-unet'))('the UNet (VP, epsilon) samples with DDIM', async () => {
+    const r = await run(['generate', '--model', 'fashion-unet', '--class', 'bag', '--steps', '4', '--sampler', 'ddim', '--out', join(fresh(), 'u.png'), '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ model: 'fashion-unet', nfe: 8 })
   })
 })
 
