@@ -63,6 +63,12 @@ describe('guidekit generate', () => {
     )
   })
 
+  it('accepts class names loosely and indices', async () => {
+    const r = await run(['generate', '--model', tinyDit, '--class', 'ankle-boot, t_shirt/top,4', '--count', '3', '--steps', '1', '--out', `${fresh()}/`, '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout).labels).toEqual(['Ankle boot', 'T-shirt/top', 'Coat'])
+  })
+
   it('reproduces an image of a batch from the command stored in its PNG', async () => {
     const out = fresh()
     const batch = await run(['generate', '--model', tinyDit, '--class', 'coat', '--count', '3', '--seed', '11', '--steps', '5', '--guidance', 'cfg:scale=4', '--out', join(out, 'b.png'), '--quiet'])

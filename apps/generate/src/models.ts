@@ -184,7 +184,9 @@ function classConditionalEngine(
       if (names.length === 0) throw new UsageError(`${card.name} has no class names in its card; pass --class <index>.`)
       return Array.from({ length: count }, (_, i) => i % names.length)
     }
-    const labels = values.map((v) => classLabel(card, v))
+    // Forgiving names: 'ankle-boot', 'ankle_boot' and 'AnkleBoot' all mean "Ankle boot".
+    const loose = (v: string): string => v.toLowerCase().replace(/[^a-z0-9]/g, '')
+    const labels = values.map((v) => classLabel(card, names.find((n) => loose(n) === loose(v)) ?? v))
     return Array.from({ length: count }, (_, i) => labels[i % labels.length] as number)
   }
   return {
