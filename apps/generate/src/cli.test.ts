@@ -107,6 +107,13 @@ describe('guidekit generate', () => {
     expect(Buffer.compare(await pixels(join(out, 'sparse.png')), await pixels(join(out, 'dense.png')))).not.toBe(0)
   })
 
+  it('rewrites both models of rlg for draft attention', async () => {
+    const r = await run(['generate', '--model', attnDit, '--rl-model', attnDit, '--guidance', 'rlg:weight=1.5,inner=cfg:scale=3', '--attention', 'draft:keep=0.5,dense-steps=0.5', '--steps', '4', '--out', join(fresh(), 'r.png'), '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    // two models x 4 steps, the first 2 steps dense
+    expect(JSON.parse(r.stdout)).toMatchObject({ nfe: 16, modelCalls: 8, attention: { denseRuns: 4, sparseRuns: 4 } })
+  })
+
   it('counts one model run per branch with --unbatched, with the same images', async () => {
     const out = fresh()
     const a = await run(['generate', '--model', tinyDit, '--steps', '3', '--count', '2', '--out', join(out, 'a.png'), '--json', '--quiet'])
