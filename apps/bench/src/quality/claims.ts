@@ -62,7 +62,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
         const less = a.clippedFraction < c.clippedFraction && a.contrast <= c.contrast
         const fdOk = a.frechetDistance <= c.frechetDistance * 1.05 + 0.05
         ok &&= less && fdOk
-        ev.push(`${k}, w=${w}: clipped ${pct(c.clippedFraction)} (CFG) vs ${pct(a.clippedFraction)} (APG), contrast ${f(c.contrast, 3)} vs ${f(a.contrast, 3)}, white ${pct(c.whiteFraction)} vs ${pct(a.whiteFraction)}, FD ${f(c.frechetDistance)} vs ${f(a.frechetDistance)}`)
+        ev.push(`${k}, w=${w} (n=${c.images}/${a.images}): clipped ${pct(c.clippedFraction)} (CFG) vs ${pct(a.clippedFraction)} (APG), contrast ${f(c.contrast, 3)} vs ${f(a.contrast, 3)}, white ${pct(c.whiteFraction)} vs ${pct(a.whiteFraction)}, FD ${f(c.frechetDistance)} vs ${f(a.frechetDistance)}`)
       }
     }
     claims.push({
@@ -92,7 +92,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
         }
         total++
         if (r.frechetDistance < ref) wins++
-        ev.push(`${k}, lambda=${r.params.lambda} (matched w ${f(w)}): FD ${f(r.frechetDistance)} vs CFG ${f(ref)} (interpolated)`)
+        ev.push(`${k}, lambda=${r.params.lambda} (n=${r.images}, matched w ${f(w)}): FD ${f(r.frechetDistance)} vs CFG ${f(ref)} (interpolated)`)
       }
       const bestPP = Math.min(...pp.map((r) => r.frechetDistance))
       const bestCfg = Math.min(...cf.filter((r) => r.params.scale !== 1).map((r) => r.frechetDistance))
@@ -127,8 +127,8 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
         const good = ags.filter((r) => sameQuality(r, base) && 1 - r.nfe / base.nfe >= 0.2)
         ok &&= good.length > 0
         ev.push(
-          `${k} ${inner} w=${scale} (NFE ${f(base.nfe, 1)}, FD ${f(base.frechetDistance)}, acc ${f(base.accuracy, 3)}): ` +
-            ags.map((r) => `t=${r.params.threshold}: NFE ${f(r.nfe, 1)} (-${pct(1 - r.nfe / base.nfe, 0)}), FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '),
+          `${k} ${inner} w=${scale} (n=${base.images}; NFE ${f(base.nfe, 1)}, FD ${f(base.frechetDistance)}, acc ${f(base.accuracy, 3)}): ` +
+            ags.map((r) => `t=${r.params.threshold} (n=${r.images}): NFE ${f(r.nfe, 1)} (-${pct(1 - r.nfe / base.nfe, 0)}), FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '),
         )
         const lin = find(rs, 'linear-ag', { scale })
         if (lin && inner === 'cfg') ev.push(`${k} LinearAG: NFE ${f(lin.nfe, 1)} (-${pct(1 - lin.nfe / base.nfe, 0)}), FD ${f(lin.frechetDistance)}, acc ${f(lin.accuracy, 3)}`)
@@ -153,7 +153,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       any = true
       const monotone = pts.every((r, i) => i === 0 || r.reward > (pts[i - 1] as Row).reward)
       ok &&= monotone
-      ev.push(`${k}: ` + pts.map((r) => `w=${r.params.weight}: reward ${f(r.reward, 1)} (FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)})`).join(', '))
+      ev.push(`${k}: ` + pts.map((r) => `w=${r.params.weight} (n=${r.images}): reward ${f(r.reward, 1)} (FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)})`).join(', '))
     }
     claims.push({
       paper: 'RLG (Reinforcement-learning guidance, jinluo12345/Reinforcement-learning-guidance)',
@@ -174,7 +174,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       if (!base || !ds.length) continue
       any = true
       ok &&= ds.every((r) => sameQuality(r, base))
-      ev.push(`${k} dense cfg w=${grid.draftScale}: FD ${f(base.frechetDistance)}, acc ${f(base.accuracy, 3)}; ` + ds.map((r) => `keep ${r.params.keep}: FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '))
+      ev.push(`${k} dense cfg w=${grid.draftScale} (n=${base.images}): FD ${f(base.frechetDistance)}, acc ${f(base.accuracy, 3)}; ` + ds.map((r) => `keep ${r.params.keep} (n=${r.images}): FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '))
     }
     claims.push({
       paper: 'DraftAttention (arXiv 2505.14708)',
