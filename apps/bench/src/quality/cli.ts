@@ -1,5 +1,5 @@
 // pnpm bench:quality [--quick] [--images N] [--steps 10,20] [--only REGEX] [--generators fashion-dit,fashion-unet]
-//                    [--threads 2] [--batch 50] [--out bench-results] [--fresh] [--no-draft] [--no-inversion] [--report-only]
+//                    [--threads 2] [--batch 50] [--out bench-results] [--fresh] [--no-draft] [--no-inversion] [--inversion-images N] [--report-only]
 //
 // Every guidance strategy on the shipped generators, on the same seeds and classes (image i: class i mod 10,
 // seed 1000000 + i), measured with @guidekit/eval: NFE and seconds per image, class accuracy, Frechet
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     'no-draft': { type: 'boolean', default: false },
     'no-inversion': { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
+    'inversion-images': { type: 'string' },
   },
 })
 
@@ -136,7 +137,7 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
   if (family === 'flow' && !values['no-inversion'] && (!only || only.test('inversion'))) {
     for (const steps of grid.steps) {
       const lambda = grid.lambdas[Math.floor(grid.lambdas.length / 2)] as number
-      const n = quick ? 20 : 100
+      const n = Number(values['inversion-images'] ?? (quick ? 20 : 100))
       const file = join(cacheDir, `inversion__${name}__${steps}__lambda${lambda}__n${n}.json`)
       if (!generator) {
         if (existsSync(file)) inversions.push({ ...(JSON.parse(readFileSync(file, 'utf8')) as InversionResult), group: `${name} euler ${steps} steps` })
