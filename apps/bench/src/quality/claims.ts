@@ -9,6 +9,8 @@ export interface Claim {
   readonly claim: string
   /** null: not measured (see evidence for why). */
   readonly supported: boolean | null
+  /** The verdict per measured (generator, sampler, steps) group; `supported` is true only when all are. */
+  readonly byGroup: Readonly<Record<string, boolean>>
   readonly evidence: string
 }
 
@@ -44,12 +46,18 @@ function cfgFdAt(rows: readonly Row[], w: number): number | undefined {
   return undefined
 }
 
+/** Records a group's verdict (a group is false once any of its checks fails). */
+function mark(groups: Record<string, boolean>, key: string, ok: boolean): void {
+  groups[key] = (groups[key] ?? true) && ok
+}
+
 export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: readonly (InversionResult & { group: string })[], notes: { draft?: string; rl?: string }): Claim[] {
   const g = groups(rows)
   const claims: Claim[] = []
 
   // APG (Sadat et al., arXiv 2410.02416)
   {
+    const apgGroups: Record<string, boolean> = {}
     const ev: string[] = []
     let ok = true
     let any = false
@@ -62,6 +70,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
         const less = a.clippedFraction < c.clippedFraction && a.contrast <= c.contrast
         const fdOk = a.frechetDistance <= c.frechetDistance * 1.05 + 0.05
         ok &&= less && fdOk
+        mark(apgGroups, k, less && fdOk)
         ev.push(`${k}, w=${w} (n=${c.images}/${a.images}): clipped ${pct(c.clippedFraction)} (CFG) vs ${pct(a.clippedFraction)} (APG), contrast ${f(c.contrast, 3)} vs ${f(a.contrast, 3)}, white ${pct(c.whiteFraction)} vs ${pct(a.whiteFraction)}, FD ${f(c.frechetDistance)} vs ${f(a.frechetDistance)}`)
       }
     }
@@ -69,6 +78,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       paper: 'APG (Sadat et al., arXiv 2410.02416)',
       claim: 'At high guidance scales APG oversaturates less than CFG (fewer clipped pixels, lower contrast) with FD no worse (within 5%).',
       supported: any ? ok : null,
+      byGroup: apgGroups,
       evidence: any ? ev.join('; ') : 'not measured: no group has CFG and APG at a scale >= 5',
     })
   }
@@ -79,6 +89,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
     let wins = 0
     let total = 0
     let bestOk = true
+    const ppGroups: Record<string, boolean> = {}
     for (const [k, rs] of g) {
       const pp = rs.filter((r) => r.strategy === 'cfg++')
       const cf = rs.filter((r) => r.strategy === 'cfg')
@@ -92,11 +103,13 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
         }
         total++
         if (r.frechetDistance < ref) wins++
+        mark(ppGroups, k, r.frechetDistance < ref)
         ev.push(`${k}, lambda=${r.params.lambda} (n=${r.images}, matched w ${f(w)}): FD ${f(r.frechetDistance)} vs CFG ${f(ref)} (interpolated)`)
       }
       const bestPP = Math.min(...pp.map((r) => r.frechetDistance))
       const bestCfg = Math.min(...cf.filter((r) => r.params.scale !== 1).map((r) => r.frechetDistance))
       bestOk &&= bestPP <= bestCfg
+      mark(ppGroups, k, bestPP <= bestCfg)
       ev.push(`${k}: best FD CFG++ ${f(bestPP)} vs CFG ${f(bestCfg)}`)
     }
     const fdOk = total > 0 && wins > total / 2 && bestOk
@@ -104,6 +117,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       paper: 'CFG++ (Chung et al., arXiv 2406.08070)',
       claim: 'Better FD than CFG at matched guidance strength (CFG++ lambda mapped to the mean first-order equivalent CFG scale over the plan; CFG interpolated between measured scales), and the best FD over the sweep no worse.',
       supported: total === 0 ? null : fdOk,
+      byGroup: ppGroups,
       evidence: `CFG++ lower at ${wins}/${total} matched points; ${ev.join('; ')}`,
     })
     const inv = inversion.map((i) => `${i.group}: round-trip RMSE CFG++ (lambda ${i.lambda}) ${f(i.cfgPlusPlusRmse, 4)} (with fixed-point refinement ${f(i.cfgPlusPlusFixedPointRmse, 4)}) vs CFG (w ${f(i.cfgScale)}) ${f(i.cfgRmse, 4)} over ${i.images} images`)
@@ -111,12 +125,14 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       paper: 'CFG++ (Chung et al., arXiv 2406.08070), DDIM inversion',
       claim: 'Better DDIM invertibility than CFG: generate, invert with plain DDIM inversion, regenerate; lower round-trip RMSE than CFG at the matched scale.',
       supported: inversion.length === 0 ? null : inversion.every((i) => i.cfgPlusPlusRmse < i.cfgRmse),
+      byGroup: Object.fromEntries(inversion.map((i) => [i.group, i.cfgPlusPlusRmse < i.cfgRmse])),
       evidence: inv.join('; ') || 'not measured',
     })
   }
 
   // Adaptive guidance (Castillo et al., arXiv 2312.12487)
   {
+    const agGroups: Record<string, boolean> = {}
     const ev: string[] = []
     let ok = true
     let any = false
@@ -131,6 +147,7 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
         any = true
         const good = ags.filter((r) => sameQuality(r, base) && 1 - r.nfe / base.nfe >= 0.2)
         ok &&= good.length > 0
+        mark(agGroups, `${k} ${strategy}`, good.length > 0)
         ev.push(
           `${k} ${inner} w=${scale} (n=${base.images}; NFE ${f(base.nfe, 1)}, FD ${f(base.frechetDistance)}, acc ${f(base.accuracy, 3)}): ` +
             ags.map((r) => `t=${r.params.threshold} (n=${r.images}): NFE ${f(r.nfe, 1)} (-${pct(1 - r.nfe / base.nfe, 0)}), FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '),
@@ -143,12 +160,14 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       paper: 'Adaptive Guidance (Castillo et al., arXiv 2312.12487)',
       claim: 'About 25% fewer NFE at essentially unchanged quality (here: >= 20% fewer NFE with FD within 5% and accuracy within 1 point, for some threshold).',
       supported: any ? ok : null,
+      byGroup: agGroups,
       evidence: any ? ev.join('; ') : 'not measured',
     })
   }
 
   // RLG
   {
+    const rlGroups: Record<string, boolean> = {}
     const ev: string[] = []
     let ok = true
     let any = false
@@ -158,18 +177,21 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       any = true
       const monotone = pts.every((r, i) => i === 0 || r.reward > (pts[i - 1] as Row).reward)
       ok &&= monotone
+      rlGroups[k] = monotone
       ev.push(`${k}: ` + pts.map((r) => `w=${r.params.weight} (n=${r.images}): reward ${f(r.reward, 1)} (FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)})`).join(', '))
     }
     claims.push({
       paper: 'RLG (Reinforcement-learning guidance, jinluo12345/Reinforcement-learning-guidance)',
       claim: 'The reward follows w: strictly increasing over w in {0, 0.5, 1, 1.5, 2} (interpolating below 1, extrapolating above).',
       supported: any ? ok : null,
+      byGroup: rlGroups,
       evidence: any ? ev.join('; ') : `not measured: ${notes.rl ?? 'no RLG rows'}`,
     })
   }
 
   // DraftAttention
   {
+    const draftGroups: Record<string, boolean> = {}
     const ev: string[] = []
     let ok = true
     let any = false
@@ -179,12 +201,14 @@ export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: read
       if (!base || !ds.length) continue
       any = true
       ok &&= ds.every((r) => sameQuality(r, base))
+      for (const r of ds) draftGroups[`${k} keep ${r.params.keep}`] = sameQuality(r, base)
       ev.push(`${k} dense cfg w=${grid.draftScale} (n=${base.images}): FD ${f(base.frechetDistance)}, acc ${f(base.accuracy, 3)}; ` + ds.map((r) => `keep ${r.params.keep} (n=${r.images}): FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '))
     }
     claims.push({
       paper: 'DraftAttention (arXiv 2505.14708)',
       claim: 'Quality is preserved at the tested keep ratios (FD within 5% and accuracy within 1 point of dense attention).',
       supported: any ? ok : null,
+      byGroup: draftGroups,
       evidence: any ? ev.join('; ') : `not measured: ${notes.draft ?? 'no draft-attention rows'}`,
     })
   }

@@ -45,7 +45,10 @@ export function markdownReport(options: {
   }
   lines.push('', '## Claims', '')
   for (const c of claims) {
-    lines.push(`- **${c.paper}** — ${c.claim} **${c.supported === null ? 'Not measured' : c.supported ? 'Supported' : 'Not supported'}.** ${c.evidence}`)
+    const groups = Object.entries(c.byGroup)
+      .map(([g, ok]) => `${g}: ${ok ? 'yes' : 'no'}`)
+      .join('; ')
+    lines.push(`- **${c.paper}** — ${c.claim} **${c.supported === null ? 'Not measured' : c.supported ? 'Supported' : 'Not supported'}**${groups ? ` (by setting: ${groups})` : ''}. ${c.evidence}`)
   }
   if (meta.skipped.length) lines.push('', '## Skipped', '', ...meta.skipped.map((s) => `- ${s}`))
   return `${lines.join('\n')}\n`
