@@ -1,0 +1,111 @@
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { fashionModel, fashionModelNames, ModelsFashionError } from './index.js'
+
+const generatorInputs = ['sample', 'timestep', 'class_labels']
+
+describe('fashionModel', () => {
+  it.each(fashionModelNames)('%s: card parses and names its files', (name) => {
+    const model = fashionModel(name)
+    expect(model.name).toBe(name)
+    expect(model.card.name).toBe(name)
+    expect(model.card.cardVersion).toBe(1)
+    expect(model.card.onnx.opset).toBe(17)
+    expect(model.card.classes).toHaveLength(10)
+    expect(model.card.image).toEqual({ channels: 1, height: 28, width: 28, range: [-1, 1] })
+    expect(model.onnxPath).toBe(join(dirname(model.onnxPath), `${name}.onnx`))
+    // An ONNX protobuf stores its input/output names verbatim; checking them catches a stale file.
+    const bytes = readFileSync(model.onnxPath)
+    expect(bytes.length).toBeGreaterThan(100_000)
+    for (const io of [...model.card.onnx.inputs, ...model.card.onnx.outputs]) {
+      expect(bytes.includes(Buffer.from(io.name)), `${io.name} in ${name}.onnx`).toBe(true)
+      expect(io.shape[0]).toBe('batch')
+    }
+    expect(model.card.training.wallSeconds).toBeGreaterThan(0)
+    expect(model.card.training.command).toMatch(/^\/usr\/bin\/python3 tooling\/train\/train_.*\.py$/)
+  })
+
+  it.each(['fashion-dit', 'fashion-unet', 'fashion-dit-rl'] as const)('%s: generator contract and metrics', (name) => {
+    const { card, gridPath } = fashionModel(name)
+    expect(card.kind).toBe('generator')
+    expect(card.nullClass).toBe(10)
+    expect(card.onnx.inputs.map((i) => i.name)).toEqual(generatorInputs)
+    expect(card.onnx.inputs.map((i) => i.dtype)).toEqual(['float32', 'float32', 'int64'])
+    expect(card.onnx.outputs).toEqual([{ name: 'out_sample', dtype: 'float32', shape: ['batch', 1, 28, 28] }])
+    const scales = name === 'fashion-dit-rl' ? [3] : [1, 2, 3, 5]
+    expect(card.metrics.byScale.map((r) => r.cfgScale)).toEqual(expect.arrayContaining(scales))
+    for (const row of card.metrics.byScale) {
+      expect(row.accuracy).toBeGreaterThan(0.1) // better than chance for every scale
+      expect(row.frechetDistance).toBeGreaterThan(0)
+    }
+    expect(card.metrics.samples).toBe(1000)
+    expect(card.metrics.steps).toBe(30)
+    expect(gridPath).toBeDefined()
+    const png = readFileSync(gridPath as string)
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
+  })
+
+  it('fashion-dit declares flow velocity and its token grid', () => {
+    const { card } = fashionModel('fashion-dit')
+    expect(card.parameterization).toBe('flow-velocity')
+    expect(card.schedule).toMatchObject({ family: 'flow', trainSteps: 1000, shift: 1 })
+    expect(card.architecture).toMatchObject({
+      type: 'dit',
+      patchSize: 4,
+      heads: 6,
+      headDim: 32,
+      tokenGrid: { frames: 1, height: 7, width: 7 },
+      prefixTokens: 0,
+    })
+  })
+
+  it('fashion-unet declares epsilon on the scaled_linear VP schedule', () => {
+    const { card } = fashionModel('fashion-unet')
+    expect(card.parameterization).toBe('epsilon')
+    expect(card.schedule).toEqual(
+      expect.objectContaining({ family: 'vp', betaSchedule: 'scaled_linear', betaStart: 0.00085, betaEnd: 0.012, trainSteps: 1000 }),
+    )
+  })
+
+  it('fashion-dit-rl reports base and tuned reward', () => {
+    const { reward } = fashionModel('fashion-dit-rl').card.metrics
+    expect(reward).toBeDefined()
+    expect(reward?.samples).toBe(1000)
+    expect(Number.isFinite(reward?.base)).toBe(true)
+    expect(Number.isFinite(reward?.tuned)).toBe(true)
+  })
+
+  it('fashion-eval outputs logits and features', () => {
+    const { card } = fashionModel('fashion-eval')
+    expect(card.kind).toBe('evaluator')
+    expect(card.onnx.inputs.map((i) => i.name)).toEqual(['image'])
+    expect(card.onnx.outputs.map((o) => [o.name, o.shape])).toEqual([
+      ['logits', ['batch', 10]],
+      ['features', ['batch', card.featureDim]],
+    ])
+    expect(card.metrics.testAccuracy).toBeGreaterThanOrEqual(0.9)
+  })
+
+  it('ships less than 60 MB of model files', () => {
+    const total = fashionModelNames.reduce((sum, name) => sum + statSync(fashionModel(name).onnxPath).size, 0)
+    expect(total).toBeLessThan(60e6)
+  })
+
+  it('rejects unknown names with a stable error code', () => {
+    // @ts-expect-error: not a shipped model
+    const call = () => fashionModel('fashion-gan')
+    expect(call).toThrow(/expected one of fashion-dit/)
+    try {
+      call()
+    } catch (error) {
+      expect(ModelsFashionError.isInstance(error)).toBe(true)
+      expect((error as ModelsFashionError).code).toBe('unknown-model')
+    }
+  })
+
+  it('returns the same cached object', () => {
+    expect(fashionModel('fashion-eval')).toBe(fashionModel('fashion-eval'))
+    expect(existsSync(fashionModel('fashion-eval').onnxPath)).toBe(true)
+  })
+})
