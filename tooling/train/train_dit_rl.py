@@ -27,8 +27,8 @@ NAME = 'fashion-dit-rl'
 
 def main() -> None:
     p = C.base_args(__doc__)
-    p.add_argument('--rounds', type=int, default=5)
-    p.add_argument('--per-class', type=int, default=48)
+    p.add_argument('--rounds', type=int, default=4)
+    p.add_argument('--per-class', type=int, default=32)
     p.add_argument('--keep', type=float, default=0.25)
     p.add_argument('--sample-steps', type=int, default=20)
     p.add_argument('--sample-cfg', type=float, default=3.0)
