@@ -1,33 +1,8 @@
 import { GuidekitError, Tensor, euler, gaussianDenoiser, randn, sample, std, vpPlan, vpSchedule, type Branch, type Guider, type Prediction, type StepContext } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
+import { fakeContext, startSession as start } from './__fixtures__/context.js'
 import { cfg, cfgCombine, fromDiffusersScale, rescaleNoiseCfg, toDiffusersScale } from './index.js'
 
-/** A step context serving fixed predictions per role; records every predict call. */
-function fakeContext(options: { x: Tensor; sigma?: number; step?: number; steps?: number; family?: 'vp' | 'flow'; predictions: Record<string, Prediction> }) {
-  const calls: Branch[][] = []
-  const ctx: StepContext = {
-    step: options.step ?? 0,
-    steps: options.steps ?? 10,
-    sigma: options.sigma ?? 1,
-    sigmaNext: 0.5,
-    timestep: 500,
-    family: options.family ?? 'vp',
-    x: options.x,
-    async predict(branches) {
-      calls.push([...branches])
-      return branches.map((b) => {
-        const p = options.predictions[b.role]
-        if (!p) throw new Error(`no prediction for ${b.role}`)
-        return p
-      })
-    },
-  }
-  return { ctx, calls }
-}
-
-function start(guider: Guider, steps = 10, shape = [2, 3]) {
-  return guider.start({ steps, sigmas: new Float64Array(steps + 1), timesteps: new Float64Array(steps), family: 'vp', shape })
-}
 
 const c = Tensor.from([1, 2, 3, 4, 5, 6], [2, 3])
 const u = Tensor.from([0, 1, 1, 2, 2, 2], [2, 3])
