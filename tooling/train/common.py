@@ -191,6 +191,57 @@ def governor_tick() -> None:
     if GOVERNOR is not None:
         GOVERNOR.tick()
 
+def train_generator(model: nn.Module, args: argparse.Namespace, steps: int, batch: int, ckpt: Path,
+                    loss_fn) -> tuple[float, int, int, int]:
+    """The training loop shared by the generators: AdamW with warmup + cosine (time-budgeted), EMA,
+    gradient clipping, progress lines and periodic checkpoints in `ckpt`. `loss_fn(model, x0, y, g)` gives
+    the loss of one batch. With `--skip-train`, loads the EMA weights from `ckpt` instead. Leaves the EMA
+    weights in `model` (eval mode) and returns `(wall seconds, images seen, steps done, steps planned)`."""
+    if args.skip_train:
+        state = torch.load(ckpt, map_location='cpu')
+        model.load_state_dict(state['ema'])
+        model.eval()
+        return state['wall'], state['images'], state['steps'], state.get('planned', state['steps'])
+    x, y = load_fashion('train', limit=512 if args.smoke else None)
+    ema = EMA(model, args.ema)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    g = torch.Generator().manual_seed(args.seed)
+    t0 = time.time()
+    perm, pos = torch.randperm(len(x), generator=g), 0
+    done, images = 0, 0
+    budget = None if args.smoke else args.max_minutes * 60
+    for step in range(steps):
+        if budget is not None and time.time() - t0 > budget:
+            log(f'time budget of {args.max_minutes} min used up at step {step}/{steps}')
+            break
+        done = step + 1
+        if pos + batch > len(x):
+            perm, pos = torch.randperm(len(x), generator=g), 0
+        idx = perm[pos:pos + batch]
+        pos += batch
+        for group in opt.param_groups:
+            group['lr'] = args.lr * warmup_cosine(step, steps, args.warmup, elapsed=time.time() - t0, budget=budget)
+        loss = loss_fn(model, x[idx], y[idx], g)
+        governor_tick()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.update(model, min(args.ema, (1 + step) / (10 + step)))
+        images += len(idx)
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            el = time.time() - t0
+            log(f'step {step + 1}/{steps} loss {loss.item():.4f} lr {opt.param_groups[0]["lr"]:.2e} '
+                f'{images / el:.0f} img/s threads {torch.get_num_threads()} eta {(steps - step - 1) * el / (step + 1) / 60:.1f} min')
+        if (step + 1) % 500 == 0 and not args.smoke:
+            torch.save({'ema': ema.shadow, 'wall': time.time() - t0, 'images': images, 'steps': step + 1}, ckpt)
+    wall = time.time() - t0
+    ema.copy_to(model)
+    torch.save({'ema': ema.shadow, 'wall': wall, 'images': images, 'steps': done, 'planned': steps}, ckpt)
+    model.eval()
+    return wall, images, done, steps
+
+
 
 def autocast():
     """bf16 autocast on CPU (AMX/AVX512-BF16 make it ~2x faster here); weights stay float32."""

@@ -191,51 +191,7 @@ def main() -> None:
     model = DiT()
     C.log(f'DiT parameters: {C.count_params(model)}')
     ckpt = run / 'model.pt'
-    wall, images = 0.0, 0
-    if args.skip_train:
-        state = torch.load(ckpt, map_location='cpu')
-        model.load_state_dict(state['ema'])
-        wall, images, steps = state['wall'], state['images'], state['steps']
-        planned = state.get('planned', steps)
-    else:
-        x, y = C.load_fashion('train', limit=512 if args.smoke else None)
-        ema = C.EMA(model, args.ema)
-        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
-        g = torch.Generator().manual_seed(args.seed)
-        t0 = time.time()
-        perm, pos = torch.randperm(len(x), generator=g), 0
-        done = 0
-        for step in range(steps):
-            if not args.smoke and time.time() - t0 > args.max_minutes * 60:
-                C.log(f'time budget of {args.max_minutes} min used up at step {step}/{steps}')
-                break
-            done = step + 1
-            if pos + batch > len(x):
-                perm, pos = torch.randperm(len(x), generator=g), 0
-            idx = perm[pos:pos + batch]
-            pos += batch
-            for group in opt.param_groups:
-                group['lr'] = args.lr * C.warmup_cosine(step, steps, args.warmup, elapsed=time.time() - t0,
-                                                        budget=None if args.smoke else args.max_minutes * 60)
-            loss = flow_loss(model, x[idx], y[idx], g)
-            C.governor_tick()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            ema.update(model, min(args.ema, (1 + step) / (10 + step)))
-            images += len(idx)
-            if (step + 1) % 50 == 0 or step + 1 == steps:
-                el = time.time() - t0
-                C.log(f'step {step + 1}/{steps} loss {loss.item():.4f} lr {opt.param_groups[0]["lr"]:.2e} '
-                      f'{images / el:.0f} img/s threads {torch.get_num_threads()} eta {(steps - step - 1) * el / (step + 1) / 60:.1f} min')
-            if (step + 1) % 500 == 0 and not args.smoke:
-                torch.save({'ema': ema.shadow, 'wall': time.time() - t0, 'images': images, 'steps': step + 1}, ckpt)
-        wall = time.time() - t0
-        planned, steps = steps, done
-        ema.copy_to(model)
-        torch.save({'ema': ema.shadow, 'wall': wall, 'images': images, 'steps': steps, 'planned': planned}, ckpt)
-    model.eval()
+    wall, images, steps, planned = C.train_generator(model, args, steps, batch, ckpt, flow_loss)
 
     C.export_generator(model, out / f'{NAME}.onnx')
     ev = C.load_evaluator(args.smoke)
