@@ -191,25 +191,61 @@ def governor_tick() -> None:
     if GOVERNOR is not None:
         GOVERNOR.tick()
 
-def train_generator(model: nn.Module, args: argparse.Namespace, steps: int, batch: int, ckpt: Path,
-                    loss_fn) -> tuple[float, int, int, int]:
-    """The training loop shared by the generators: AdamW with warmup + cosine (time-budgeted), EMA,
-    gradient clipping, progress lines and periodic checkpoints in `ckpt`. `loss_fn(model, x0, y, g)` gives
-    the loss of one batch. With `--skip-train`, loads the EMA weights from `ckpt` instead. Leaves the EMA
-    weights in `model` (eval mode) and returns `(wall seconds, images seen, steps done, steps planned)`."""
+def generator_args(p: argparse.ArgumentParser, *, images: int, batch: int, lr: float, warmup: int,
+                   beta2: float, ema: str, max_minutes: float) -> None:
+    """The optimisation knobs every generator script shares (defaults are each model's recipe)."""
+    p.add_argument('--images', type=int, default=images,
+                   help='training budget in images seen; optimizer steps = images / batch size')
+    p.add_argument('--batch-size', type=int, default=batch)
+    p.add_argument('--lr', type=float, default=lr)
+    p.add_argument('--beta2', type=float, default=beta2, help='AdamW beta2 (beta1 is 0.9)')
+    p.add_argument('--warmup', type=int, default=warmup, help='linear warmup steps')
+    p.add_argument('--ema', type=str, default=ema,
+                   help='EMA decay of the exported weights; a comma list also keeps the others in the checkpoint '
+                        '(ema@<decay>) for ablations')
+    p.add_argument('--max-minutes', type=float, default=max_minutes,
+                   help='wall-clock safety budget: the cosine schedule runs on max(step progress, elapsed/budget) '
+                        'and training stops when either is used up (the image budget binds on an idle machine)')
+    p.add_argument('--skip-train', action='store_true', help='reuse the checkpoint in the run dir; export and measure only')
+
+
+def ema_decays(args: argparse.Namespace) -> list[float]:
+    return [float(d) for d in str(args.ema).split(',')]
+
+
+def train_generator(model: nn.Module, args: argparse.Namespace, ckpt: Path, loss_fn) -> dict:
+    """The training loop shared by the generators: AdamW (betas 0.9/beta2) with warmup + cosine to 10%
+    (time-budgeted), one EMA per decay in `--ema`, gradient clipping, progress lines and periodic
+    checkpoints in `ckpt`. `loss_fn(model, x0, y, g)` gives the loss of one batch. With `--skip-train`,
+    loads the checkpoint instead. Leaves the first EMA's weights in `model` (eval mode) and returns the
+    run's facts: wallSeconds, images, optimizerSteps, plannedSteps, batchSize."""
+    decays = ema_decays(args)
     if args.skip_train:
         state = torch.load(ckpt, map_location='cpu')
         model.load_state_dict(state['ema'])
         model.eval()
-        return state['wall'], state['images'], state['steps'], state.get('planned', state['steps'])
+        return state['facts']
+    batch = 32 if args.smoke else args.batch_size
+    steps = 6 if args.smoke else max(1, args.images // batch)
     x, y = load_fashion('train', limit=512 if args.smoke else None)
-    ema = EMA(model, args.ema)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    emas = [EMA(model, d) for d in decays]
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, args.beta2), weight_decay=0.0)
     g = torch.Generator().manual_seed(args.seed)
     t0 = time.time()
     perm, pos = torch.randperm(len(x), generator=g), 0
     done, images = 0, 0
     budget = None if args.smoke else args.max_minutes * 60
+
+    def facts() -> dict:
+        return {'wallSeconds': round(time.time() - t0), 'images': images, 'optimizerSteps': done,
+                'plannedSteps': steps, 'batchSize': batch}
+
+    def save() -> None:
+        state = {'ema': emas[0].shadow, 'facts': facts()}
+        for e in emas[1:]:
+            state[f'ema@{e.decay}'] = e.shadow
+        torch.save(state, ckpt)
+
     for step in range(steps):
         if budget is not None and time.time() - t0 > budget:
             log(f'time budget of {args.max_minutes} min used up at step {step}/{steps}')
@@ -227,20 +263,27 @@ def train_generator(model: nn.Module, args: argparse.Namespace, steps: int, batc
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        ema.update(model, min(args.ema, (1 + step) / (10 + step)))
+        for e in emas:
+            e.update(model, min(e.decay, (1 + step) / (10 + step)))
         images += len(idx)
-        if (step + 1) % 50 == 0 or step + 1 == steps:
+        if (step + 1) % 100 == 0 or step + 1 == steps:
             el = time.time() - t0
             log(f'step {step + 1}/{steps} loss {loss.item():.4f} lr {opt.param_groups[0]["lr"]:.2e} '
                 f'{images / el:.0f} img/s threads {torch.get_num_threads()} eta {(steps - step - 1) * el / (step + 1) / 60:.1f} min')
-        if (step + 1) % 500 == 0 and not args.smoke:
-            torch.save({'ema': ema.shadow, 'wall': time.time() - t0, 'images': images, 'steps': step + 1}, ckpt)
-    wall = time.time() - t0
-    ema.copy_to(model)
-    torch.save({'ema': ema.shadow, 'wall': wall, 'images': images, 'steps': done, 'planned': steps}, ckpt)
+        if (step + 1) % 1000 == 0 and not args.smoke:
+            save()
+    save()
+    emas[0].copy_to(model)
     model.eval()
-    return wall, images, done, steps
+    return facts()
 
+
+def training_block(args: argparse.Namespace, facts: dict, script: str, objective: str) -> dict:
+    """The card's `training` entry: data, budget, what was run and the recipe in words."""
+    return {'data': DATA_DESCRIPTION, **facts, 'maxMinutes': args.max_minutes, 'seed': args.seed,
+            'command': command_line(script),
+            'algorithm': f'{objective}, AdamW lr {args.lr} (betas 0.9/{args.beta2}, {args.warmup} warmup steps, '
+                         f'cosine to 10%), grad clip 1, EMA {ema_decays(args)[0]}, bf16 autocast; EMA weights exported'}
 
 
 def autocast():
@@ -274,15 +317,51 @@ class Evaluator(nn.Module):
         return self.head(features), features
 
 
-def load_evaluator(smoke: bool) -> Evaluator:
-    """The trained evaluator from runs/fashion-eval (random weights in smoke mode, so smoke tests are hermetic)."""
-    ev = Evaluator()
-    if not smoke:
-        ckpt = RUNS_DIR / 'fashion-eval' / 'evaluator.pt'
-        if not ckpt.exists():
-            sys.exit(f'{ckpt} is missing: train the evaluator first (/usr/bin/python3 tooling/train/train_eval.py)')
-        ev.load_state_dict(torch.load(ckpt, map_location='cpu'))
-    return ev.eval()
+class ShippedEvaluator(nn.Module):
+    """fashion-eval rebuilt from its shipped ONNX file (BatchNorm folded into the convolutions by the
+    export), so Python metrics use exactly the evaluator that @guidekit/eval runs; no checkpoint needed.
+    forward -> (logits [B,10], features [B,256])."""
+
+    feature_dim = 256
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        import onnx
+        from onnx import numpy_helper
+        graph = onnx.load(str(path)).graph
+        init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+        convs = []
+        for node in graph.node:
+            if node.op_type == 'Conv':
+                w, b = init[node.input[1]], init[node.input[2]]
+                conv = nn.Conv2d(w.shape[1], w.shape[0], w.shape[2], padding=1)
+                conv.weight.data.copy_(w)
+                conv.bias.data.copy_(b)
+                convs.append(conv)
+        layers: list[nn.Module] = []
+        for i, conv in enumerate(convs):
+            layers += [conv, nn.ReLU()] + ([nn.MaxPool2d(2)] if i % 2 == 1 else [])
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(1152, 256)
+        self.fc.weight.data.copy_(init['ev.fc.2.weight'])
+        self.fc.bias.data.copy_(init['ev.fc.2.bias'])
+        self.bn = nn.BatchNorm1d(256)
+        for k in ('weight', 'bias', 'running_mean', 'running_var'):
+            getattr(self.bn, k).data.copy_(init[f'ev.fc.3.{k}'])
+        self.head = nn.Linear(256, 10)
+        self.head.weight.data.copy_(init['ev.head.1.weight'])
+        self.head.bias.data.copy_(init['ev.head.1.bias'])
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = torch.relu(self.bn(self.fc(self.body(image).flatten(1))))
+        return self.head(features), features
+
+
+def load_evaluator(smoke: bool) -> nn.Module:
+    """The shipped fashion-eval (random weights in smoke mode, so smoke tests are hermetic)."""
+    if smoke:
+        return Evaluator().eval()
+    return ShippedEvaluator(PACKAGE_MODELS_DIR / 'fashion-eval.onnx').eval()
 
 
 @torch.no_grad()

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 import common as C
 
-MAX_MINUTES = 45.0
+# The shipped recipe (see the ablation table in packages/models-fashion/README.md).
+RECIPE = {'images': 900_000, 'batch': 64, 'lr': 6e-4, 'warmup': 200, 'beta2': 0.999, 'ema': '0.9995', 'maxMinutes': 110.0}
 NAME = 'fashion-dit'
 
 
@@ -173,25 +174,15 @@ def dit_card(name: str, model: DiT, description: str) -> dict:
 
 def main() -> None:
     p = C.base_args(__doc__)
-    p.add_argument('--steps', type=int, default=4000)
-    p.add_argument('--batch-size', type=int, default=128)
-    p.add_argument('--lr', type=float, default=8e-4)
-    p.add_argument('--warmup', type=int, default=300)
-    p.add_argument('--ema', type=float, default=0.999)
-    p.add_argument('--max-minutes', type=float, default=MAX_MINUTES,
-                   help='wall-clock budget: the cosine schedule runs on max(step/steps, elapsed/budget) and '
-                        'training stops when either is used up (the step budget binds on an idle machine)')
+    C.generator_args(p, images=RECIPE['images'], batch=RECIPE['batch'], lr=RECIPE['lr'], warmup=RECIPE['warmup'],
+                     beta2=RECIPE['beta2'], ema=RECIPE['ema'], max_minutes=RECIPE['maxMinutes'])
     p.add_argument('--scales', type=str, default='1,1.5,2,3,5')
-    p.add_argument('--skip-train', action='store_true', help='reuse runs/fashion-dit/model.pt; export and measure only')
     args = p.parse_args()
     out, run = C.setup(args, NAME)
-    steps = 6 if args.smoke else args.steps
-    batch = 32 if args.smoke else args.batch_size
 
     model = DiT()
     C.log(f'DiT parameters: {C.count_params(model)}')
-    ckpt = run / 'model.pt'
-    wall, images, steps, planned = C.train_generator(model, args, steps, batch, ckpt, flow_loss)
+    facts = C.train_generator(model, args, run / 'model.pt', flow_loss)
 
     C.export_generator(model, out / f'{NAME}.onnx')
     ev = C.load_evaluator(args.smoke)
@@ -202,19 +193,15 @@ def main() -> None:
     card = dit_card(NAME, model, 'Class-conditional DiT (patch 4, width 192, depth 6, 6 heads of 32) on '
                     'Fashion-MNIST, rectified-flow matching with velocity prediction (as SD3), classifier-free '
                     'guidance through null class 10.')
-    card['training'] = {'data': C.DATA_DESCRIPTION, 'images': images, 'optimizerSteps': steps, 'plannedSteps': planned,
-                        'maxMinutes': args.max_minutes, 'batchSize': batch,
-                        'wallSeconds': round(wall), 'seed': args.seed, 'command': C.command_line('train_dit.py'),
-                        'algorithm': f'flow matching, t ~ logit-normal(0,1), label dropout 0.1, AdamW lr {args.lr} '
-                                     f'(betas 0.9/0.99, {args.warmup} warmup steps, cosine to 10%), grad clip 1, '
-                                     f'EMA {args.ema}, bf16 autocast; EMA weights exported'}
+    card['training'] = C.training_block(args, facts, 'train_dit.py',
+                                        'flow matching, t ~ logit-normal(0,1), label dropout 0.1')
     card['metrics'] = {'evaluator': 'fashion-eval', 'samples': 1000 if not args.smoke else 20,
                        'steps': 30 if not args.smoke else 2, 'sampler': 'euler (flow), uniform t from 1 to 0',
                        'reference': 'Fashion-MNIST test set (10k), fashion-eval features',
                        'byScale': rows}
     C.write_card(out / f'{NAME}.card.json', card)
     summary = ' '.join(f'cfg{r["cfgScale"]:g}:acc={r["accuracy"]:.3f},fd={r["frechetDistance"]:.2f}' for r in rows)
-    print(f'FINAL {NAME}: {summary} wall={wall:.0f}s images={images} out={out}', flush=True)
+    print(f'FINAL {NAME}: {summary} wall={facts["wallSeconds"]}s images={facts["images"]} out={out}', flush=True)
 
 
 if __name__ == '__main__':
