@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 import common as C
 
-MAX_MINUTES = 20.0
+RECIPE = {'images': 384_000, 'batch': 128, 'lr': 5e-4, 'warmup': 200, 'beta2': 0.99, 'ema': '0.999', 'maxMinutes': 20.0}
 NAME = 'fashion-unet'
 
 
@@ -140,29 +140,19 @@ def epsilon_loss(model: nn.Module, x0: torch.Tensor, yb: torch.Tensor, g: torch.
 
 def main() -> None:
     p = C.base_args(__doc__)
-    p.add_argument('--steps', type=int, default=3000)
-    p.add_argument('--batch-size', type=int, default=128)
-    p.add_argument('--lr', type=float, default=5e-4)
-    p.add_argument('--warmup', type=int, default=200)
-    p.add_argument('--ema', type=float, default=0.999)
-    p.add_argument('--max-minutes', type=float, default=MAX_MINUTES,
-                   help='wall-clock budget: the cosine schedule runs on max(step/steps, elapsed/budget) and '
-                        'training stops when either is used up (the step budget binds on an idle machine)')
+    C.generator_args(p, images=RECIPE['images'], batch=RECIPE['batch'], lr=RECIPE['lr'], warmup=RECIPE['warmup'],
+                     beta2=RECIPE['beta2'], ema=RECIPE['ema'], max_minutes=RECIPE['maxMinutes'])
     p.add_argument('--channels', type=str, default='32,64,128')
     p.add_argument('--blocks', type=int, default=1)
     p.add_argument('--scales', type=str, default='1,2,3,5')
-    p.add_argument('--skip-train', action='store_true', help='reuse runs/fashion-unet/model.pt; export and measure only')
     args = p.parse_args()
     out, run = C.setup(args, NAME)
-    steps = 6 if args.smoke else args.steps
-    batch = 32 if args.smoke else args.batch_size
     channels = tuple(int(c) for c in args.channels.split(','))
 
     model = UNet(channels, args.blocks)
     C.log(f'UNet parameters: {C.count_params(model)}')
     abar = C.vp_alphas_cumprod().float()
-    ckpt = run / 'model.pt'
-    wall, images, steps, planned = C.train_generator(model, args, steps, batch, ckpt, lambda m, x0, yb, g: epsilon_loss(m, x0, yb, g, abar))
+    facts = C.train_generator(model, args, run / 'model.pt', lambda m, x0, yb, g: epsilon_loss(m, x0, yb, g, abar))
 
     C.export_generator(model, out / f'{NAME}.onnx')
     ev = C.load_evaluator(args.smoke)
@@ -187,12 +177,7 @@ def main() -> None:
     card['image'] = C.image_block()
     card['classes'] = C.CLASSES
     card['nullClass'] = C.NULL_CLASS
-    card['training'] = {'data': C.DATA_DESCRIPTION, 'images': images, 'optimizerSteps': steps, 'plannedSteps': planned,
-                        'maxMinutes': args.max_minutes, 'batchSize': batch,
-                        'wallSeconds': round(wall), 'seed': args.seed, 'command': C.command_line('train_unet.py'),
-                        'algorithm': f'epsilon MSE, t uniform 0..999, label dropout 0.1, AdamW lr {args.lr} '
-                                     f'(betas 0.9/0.99, {args.warmup} warmup steps, cosine to 10%), grad clip 1, '
-                                     f'EMA {args.ema}, bf16 autocast; EMA weights exported'}
+    card['training'] = C.training_block(args, facts, 'train_unet.py', 'epsilon MSE, t uniform 0..999, label dropout 0.1')
     card['metrics'] = {'evaluator': 'fashion-eval', 'samples': 1000 if not args.smoke else 20,
                        'steps': 30 if not args.smoke else 2,
                        'sampler': 'ddim (eta 0) = euler in sigma = sqrt((1-abar)/abar), timesteps '
@@ -201,7 +186,7 @@ def main() -> None:
                        'byScale': rows}
     C.write_card(out / f'{NAME}.card.json', card)
     summary = ' '.join(f'cfg{r["cfgScale"]:g}:acc={r["accuracy"]:.3f},fd={r["frechetDistance"]:.2f}' for r in rows)
-    print(f'FINAL {NAME}: {summary} wall={wall:.0f}s images={images} out={out}', flush=True)
+    print(f'FINAL {NAME}: {summary} wall={facts["wallSeconds"]}s images={facts["images"]} out={out}', flush=True)
 
 
 if __name__ == '__main__':
