@@ -253,16 +253,19 @@ export function vpPlan(schedule: VpSchedule, options: VpPlanOptions): SamplingPl
 /**
  * A flow-matching plan as diffusers' `FlowMatchEulerDiscreteScheduler` (SD3): timesteps
  * `linspace(sigmaMax * T, sigmaMin * T, N)` where sigmaMin is the shifted `1/T`, then the shift
- * `shift * s / (1 + (shift - 1) s)` applied (again), then 0 appended; `timestep = sigma * T`.
+ * `shift * s / (1 + (shift - 1) s)` applied (again), then 0 appended. The model timestep is
+ * `sigma * timestepScale` computed in float32 as torch does (`timestepScale` defaults to `T`: SD3 takes
+ * `sigma * 1000`; a model trained on t in [0, 1] takes `timestepScale: 1`).
  *
  * @example
  * flowPlan({ steps: 10, shift: 3 }).sigmas  // 1, 0.9601, ..., 0.00893, 0
  */
-export function flowPlan(options: { steps: number; shift?: number; trainSteps?: number }): SamplingPlan {
+export function flowPlan(options: { steps: number; shift?: number; trainSteps?: number; timestepScale?: number }): SamplingPlan {
   const { steps, shift = 1, trainSteps = 1000 } = options
   checkNumber('steps', steps, { min: 1, integer: true })
   checkNumber('shift', shift, { min: 0, minExclusive: true })
   checkNumber('trainSteps', trainSteps, { min: 2, integer: true })
+  const timestepScale = checkNumber('timestepScale', options.timestepScale ?? trainSteps, { min: 0, minExclusive: true })
   const shifted = (s: number) => (shift * s) / (1 + (shift - 1) * s)
   const sMax = shifted(1)
   const sMin = shifted(1 / trainSteps)
@@ -271,7 +274,7 @@ export function flowPlan(options: { steps: number; shift?: number; trainSteps?: 
     const t = steps === 1 ? sMax * trainSteps : sMax * trainSteps + (i / (steps - 1)) * (sMin * trainSteps - sMax * trainSteps)
     sigmas.push(shifted(t / trainSteps))
   }
-  const timesteps = sigmas.map((s) => s * trainSteps)
+  const timesteps = sigmas.map((s) => f(f(s) * f(timestepScale)))
   sigmas.push(0)
   return checkPlan({ family: 'flow', sigmas: Float64Array.from(sigmas), timesteps: Float64Array.from(timesteps) })
 }

@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { GuidekitError, check } from '@guidekit/core'
+import { GuidekitError, check, type GuidekitErrorCode } from '@guidekit/core'
 import {
   type GraphProto,
   type ModelProto,
@@ -123,7 +123,7 @@ interface Matched {
   scale: number | { tensor: string; reciprocal: boolean } | undefined
 }
 
-function fail(code: string, message: string, details: Record<string, unknown> = {}): never {
+function fail(code: GuidekitErrorCode, message: string, details: Record<string, unknown> = {}): never {
   throw new GuidekitError(code, message, { details })
 }
 
@@ -134,9 +134,9 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
   try {
     model = fromBinary(ModelProtoSchema, bytes)
   } catch (cause) {
-    throw new GuidekitError('MODEL_ERROR', `The bytes are not an ONNX model (${(cause as Error).message}); pass the contents of a .onnx file.`, { cause })
+    throw new GuidekitError('MODEL_INVALID', `The bytes are not an ONNX model (${(cause as Error).message}); pass the contents of a .onnx file.`, { cause })
   }
-  if (model.graph === undefined) fail('MODEL_ERROR', 'The ONNX model has no graph; pass the contents of a .onnx file.')
+  if (model.graph === undefined) fail('MODEL_INVALID', 'The ONNX model has no graph; pass the contents of a .onnx file.')
   return model
 }
 

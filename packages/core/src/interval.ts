@@ -1,5 +1,28 @@
-import { GuidekitError, check, type GuidanceSession, type Guider, type RunInfo, type StepContext, checkGuider, positiveOnly } from '@guidekit/core'
-import { checkFractionWindow, checkSigmaWindow, inFractionWindow } from './internal/window.js'
+// Guidance windows: run any guider only on some steps (by sigma, step index or step fraction).
+import type { GuidanceSession, Guider, RunInfo, StepContext } from './contracts.js'
+import { GuidekitError, check, checkNumber } from './errors.js'
+import { checkGuider, positiveOnly } from './guidance-kit.js'
+
+/**
+ * diffusers' start/stop rule (`ClassifierFreeGuidance._is_cfg_enabled`): enabled iff
+ * `int(start * steps) <= step < int(stop * steps)`, with Python's `int()` truncation.
+ */
+function inFractionWindow(step: number, steps: number, start: number, stop: number): boolean {
+  return Math.trunc(start * steps) <= step && step < Math.trunc(stop * steps)
+}
+
+/** Validates `{ start, stop }` fractions (`0 <= start < 1`, `start <= stop <= 1`, as diffusers). */
+function checkFractionWindow(name: string, start: unknown, stop: unknown): void {
+  checkNumber(`${name}.start`, start, { min: 0, max: 1, maxExclusive: true })
+  checkNumber(`${name}.stop`, stop, { min: start as number, max: 1 })
+}
+
+/** Validates a sigma window `lo < hi`, both >= 0 (hi may be Infinity). */
+function checkSigmaWindow(name: string, lo: unknown, hi: unknown): void {
+  checkNumber(`${name} lower bound`, lo, { min: 0 })
+  check(typeof hi === 'number' && !Number.isNaN(hi) && hi > (lo as number), `${name} upper bound`, hi, `a number > ${String(lo)} (Infinity allowed)`)
+}
+
 
 /** Where {@link interval} runs its inner guider. */
 export type GuidanceWindow =

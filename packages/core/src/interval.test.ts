@@ -1,6 +1,10 @@
-import { euler, gaussianDenoiser, sample, vpPlan, vpSchedule, type Guider } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
-import { cfg, interval } from './index.js'
+import type { Guider } from './contracts.js'
+import { interval } from './interval.js'
+import { euler } from './samplers.js'
+import { sample } from './sample.js'
+import { vpPlan, vpSchedule } from './schedules.js'
+import { gaussianDenoiser, referenceCfg } from './testing/index.js'
 
 /** A guider that counts the steps its session sees and asks for both branches. */
 function counting(): Guider & { seen: number[] } {
@@ -42,17 +46,34 @@ describe('interval()', () => {
     expect(b.seen).toEqual([2, 3, 4, 5, 6, 7])
   })
 
-  it('equals cfg with the same sigma interval', async () => {
-    const window = { min: plan.sigmas[7] as number, max: plan.sigmas[1] as number }
-    const a = await sample({ denoiser, guider: interval(cfg({ scale: 4 }), { sigma: [window.min, window.max] }), sampler: euler(), plan, shape: [2, 4], seed: 9 })
-    const b = await sample({ denoiser, guider: cfg({ scale: 4, sigmaInterval: window }), sampler: euler(), plan, shape: [2, 4], seed: 9 })
-    expect([...a.samples.data]).toEqual([...b.samples.data])
+  it("follows diffusers' int() truncation for step fractions", async () => {
+    const cases: [number, number, number, number[]][] = [
+      [0.2, 0.8, 10, [2, 3, 4, 5, 6, 7]],
+      [0, 0.5, 7, [0, 1, 2]],
+      [0.15, 1, 13, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]],
+    ]
+    for (const [start, stop, steps, inside] of cases) {
+      const inner = counting()
+      const p = vpPlan(vpSchedule(), { steps, karras: true })
+      await sample({ denoiser, guider: interval(inner, { fraction: [start, stop] }), sampler: euler(), plan: p, shape: [1, 4] })
+      expect(inner.seen).toEqual(inside)
+    }
+  })
+
+  it('guides only inside a sigma window (lo, hi]: both ends checked on the plan sigmas', async () => {
+    const lo = plan.sigmas[7] as number
+    const hi = plan.sigmas[1] as number
+    const windowed = await sample({ denoiser, guider: interval(referenceCfg(4), { sigma: [lo, hi] }), sampler: euler(), plan, shape: [2, 4], seed: 9 })
+    // steps 1..6 have lo < sigma <= hi: 6 guided steps (2 branches) and 4 positive-only steps
+    expect(windowed.branchEvaluations).toBe(6 * 2 + 4)
+    const everywhere = await sample({ denoiser, guider: referenceCfg(4), sampler: euler(), plan, shape: [2, 4], seed: 9 })
+    expect([...windowed.samples.data]).not.toEqual([...everywhere.samples.data])
   })
 
   it('rejects a non-guider and malformed windows', () => {
     expect(() => interval({} as Guider, { steps: [0, 1] })).toThrow(/inner/)
-    expect(() => interval(cfg({ scale: 2 }), { sigma: [2, 1] })).toThrow(/window.sigma/)
-    expect(() => interval(cfg({ scale: 2 }), { steps: [3, 1] })).toThrow(/window.steps stop/)
-    expect(() => interval(cfg({ scale: 2 }), {} as never)).toThrow(/window/)
+    expect(() => interval(referenceCfg(2), { sigma: [2, 1] })).toThrow(/window.sigma/)
+    expect(() => interval(referenceCfg(2), { steps: [3, 1] })).toThrow(/window.steps stop/)
+    expect(() => interval(referenceCfg(2), {} as never)).toThrow(/window/)
   })
 })
