@@ -544,11 +544,11 @@ def grid_for(sampler, model: nn.Module, path: Path, smoke: bool, scale: float = 
 
 def generator_io() -> tuple[list[dict], list[dict]]:
     inputs = [
-        {'name': 'sample', 'dtype': 'float32', 'shape': ['batch', 1, 28, 28]},
-        {'name': 'timestep', 'dtype': 'float32', 'shape': ['batch']},
-        {'name': 'class_labels', 'dtype': 'int64', 'shape': ['batch']},
+        {'name': 'sample', 'role': 'sample', 'dtype': 'float32', 'shape': ['batch', 1, 28, 28]},
+        {'name': 'timestep', 'role': 'timestep', 'dtype': 'float32', 'shape': ['batch']},
+        {'name': 'class_labels', 'role': 'class', 'dtype': 'int64', 'shape': ['batch']},
     ]
-    outputs = [{'name': 'out_sample', 'dtype': 'float32', 'shape': ['batch', 1, 28, 28]}]
+    outputs = [{'name': 'out_sample', 'role': 'prediction', 'dtype': 'float32', 'shape': ['batch', 1, 28, 28]}]
     return inputs, outputs
 
 
@@ -572,7 +572,14 @@ def check_onnx(path: Path) -> None:
     log(f'exported {path.name}: {path.stat().st_size / 1e6:.2f} MB, opset {m.opset_import[0].version}')
 
 
+CARD_SCHEMA = REPO_ROOT / 'packages' / 'onnx' / 'model-card.schema.json'
+
+
 def write_card(path: Path, card: dict) -> None:
+    """Writes a model card after validating it against the one card schema (@guidekit/onnx's
+    model-card.schema.json, generated from its zod schema): a card the runtime would refuse is never written."""
+    import jsonschema
+    jsonschema.Draft202012Validator(json.loads(CARD_SCHEMA.read_text())).validate(card)
     path.write_text(json.dumps(card, indent=2) + '\n')
     log(f'wrote {path}')
 
@@ -582,7 +589,7 @@ def count_params(model: nn.Module) -> int:
 
 
 def base_card(name: str, kind: str, description: str) -> dict:
-    return {'name': name, 'cardVersion': 1, 'kind': kind, 'description': description}
+    return {'name': name, 'cardVersion': 2, 'kind': kind, 'description': description}
 
 
 def image_block() -> dict:

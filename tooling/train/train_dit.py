@@ -162,13 +162,14 @@ def dit_card(name: str, model: DiT, description: str) -> dict:
                      'MatMul -> Mul -> Softmax -> MatMul in the ONNX graph',
     }
     card['parameterization'] = 'flow-velocity'
-    card['schedule'] = {'family': 'flow', 'trainSteps': 1000, 'shift': 1.0,
+    card['schedule'] = {'family': 'flow', 'trainSteps': 1000, 'shift': 1.0, 'timestepScale': 1000,
                         'formula': 'x_t = (1 - t) x0 + t noise, v = noise - x0, timestep input = t * 1000'}
     inputs, outputs = C.generator_io()
     card['onnx'] = {'file': f'{name}.onnx', 'opset': C.ONNX_OPSET, 'inputs': inputs, 'outputs': outputs}
     card['image'] = C.image_block()
     card['classes'] = C.CLASSES
     card['nullClass'] = C.NULL_CLASS
+    card['defaults'] = {'steps': 30, 'guidance': 'cfg:scale=3', 'sampler': 'euler'}
     return card
 
 

@@ -177,6 +177,7 @@ def main() -> None:
     card['image'] = C.image_block()
     card['classes'] = C.CLASSES
     card['nullClass'] = C.NULL_CLASS
+    card['defaults'] = {'steps': 30, 'guidance': 'cfg:scale=3', 'sampler': 'ddim', 'spacing': 'linspace'}
     card['training'] = C.training_block(args, facts, 'train_unet.py', 'epsilon MSE, t uniform 0..999, label dropout 0.1')
     card['metrics'] = {'evaluator': 'fashion-eval', 'samples': 1000 if not args.smoke else 20,
                        'steps': 30 if not args.smoke else 2,

@@ -48,7 +48,7 @@ function maxAbsDiff(a: Tensor, b: Tensor): number {
 describe('cfgPlusPlus', () => {
   it('returns D_lambda as denoised and D_u as renoise, from one batched call', async () => {
     const x = Tensor.from([0.5, -1, 2, 3], [2, 2])
-    const predictions = await vp.predict({ x, sigma: 2, timestep: 0, branches: [{ role: 'positive' }, { role: 'negative' }] })
+    const predictions = await vp.predict({ step: 0, steps: 1, x, sigma: 2, timestep: 0, branches: [{ role: 'positive' }, { role: 'negative' }] })
     const [c, u] = predictions as [Prediction, Prediction]
     const calls: number[] = []
     const out = await cfgPlusPlus({ scale: 0.6 })

@@ -40,19 +40,19 @@ for (const B of batches) {
   const request = { x, sigma: 0.6, timestep: 600 }
   const both = [{ role: 'positive' }, { role: 'negative' }] as const
   for (let i = 0; i < 5; i++) {
-    await d.predict({ ...request, branches: both })
-    await d.predict({ ...request, branches: [both[0]] })
+    await d.predict({ step: 0, steps: 1, ...request, branches: both })
+    await d.predict({ step: 0, steps: 1, ...request, branches: [both[0]] })
   }
   const batched: number[] = []
   const unbatched: number[] = []
   for (let i = 0; i < iterations; i++) {
     // interleave so that background load affects both equally
     let t = performance.now()
-    await d.predict({ ...request, branches: both })
+    await d.predict({ step: 0, steps: 1, ...request, branches: both })
     batched.push(performance.now() - t)
     t = performance.now()
-    await d.predict({ ...request, branches: [both[0]] })
-    await d.predict({ ...request, branches: [both[1]] })
+    await d.predict({ step: 0, steps: 1, ...request, branches: [both[0]] })
+    await d.predict({ step: 0, steps: 1, ...request, branches: [both[1]] })
     unbatched.push(performance.now() - t)
   }
   const b = median(batched)

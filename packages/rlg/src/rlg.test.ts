@@ -23,7 +23,7 @@ describe('rlg', () => {
       timestep: 600,
       family: 'flow',
       x,
-      predict: (branches) => (calls.push([...branches]), denoiser.predict({ x, sigma, timestep: 600, branches })),
+      predict: (branches) => (calls.push([...branches]), denoiser.predict({ step: 0, steps: 1, x, sigma, timestep: 600, branches })),
     })
     expect(calls).toHaveLength(1)
     expect(calls[0]).toEqual([

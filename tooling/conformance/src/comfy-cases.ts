@@ -143,7 +143,7 @@ async function guiderCalls(guider: Guider, denoiser: Denoiser, calls: { x: Tenso
       timestep: sigma * 1000,
       family: denoiser.family,
       x,
-      predict: (branches) => denoiser.predict({ x, sigma, timestep: sigma * 1000, branches }),
+      predict: (branches) => denoiser.predict({ step: 0, steps: 1, x, sigma, timestep: sigma * 1000, branches }),
     }
     out.push((await session.step(ctx)).denoised)
   }

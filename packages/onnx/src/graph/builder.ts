@@ -1,6 +1,7 @@
 // Small helpers over the generated ONNX protobuf bindings (protobuf-es keeps unknown fields, so fields
 // newer than the vendored onnx.proto survive a decode/encode round trip).
 import { create } from '@bufbuild/protobuf'
+import { float16BitsToFloat32 } from '@guidekit/core'
 import {
   type AttributeProto,
   AttributeProtoSchema,
@@ -18,7 +19,7 @@ import {
   TypeProto_TensorSchema,
   TensorShapeProtoSchema,
   TensorShapeProto_DimensionSchema,
-} from './onnx-proto/onnx_pb.js'
+} from './onnx_pb.js'
 
 export { TensorProto_DataType as DataType, AttributeProto_AttributeType as AttributeType }
 
@@ -92,7 +93,7 @@ export function tensorValues(t: TensorProto): number[] | undefined {
       return [...t.doubleData]
     case TensorProto_DataType.FLOAT16: {
       const bits = raw.length > 0 ? Array.from({ length: raw.length / 2 }, (_, i) => view.getUint16(i * 2, true)) : [...t.int32Data]
-      return bits.map(halfToFloat)
+      return bits.map(float16BitsToFloat32)
     }
     case TensorProto_DataType.INT64:
       if (raw.length > 0) return Array.from({ length: raw.length / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)))
@@ -105,14 +106,6 @@ export function tensorValues(t: TensorProto): number[] | undefined {
   }
 }
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1
-  const e = (h >> 10) & 0x1f
-  const m = h & 0x3ff
-  if (e === 0) return s * m * 2 ** -24
-  if (e === 31) return m ? NaN : s * Infinity
-  return s * (1 + m / 1024) * 2 ** (e - 15)
-}
 
 export function valueInfo(name: string, elemType: TensorProto_DataType, dims?: readonly (number | string)[]): ValueInfoProto {
   const tensorType = create(TypeProto_TensorSchema, { elemType })
