@@ -420,7 +420,7 @@ async function generate(values: Values, io: CliIo, signal: AbortSignal, progress
         guider: guidance.guider.name,
         sampler: s.sampler.label,
         steps: s.steps,
-        attention: s.engine.draft ? { spec: s.engine.draft.label, sites: s.engine.draft.sites, denseRuns: s.engine.draft.counts.dense, sparseRuns: s.engine.draft.counts.sparse } : 'dense',
+        attention: s.engine.draft ? { spec: s.engine.draft.label, sites: s.engine.draft.denoiser.sites, denseRuns: s.engine.draft.denoiser.runs.dense, sparseRuns: s.engine.draft.denoiser.runs.sparse } : 'dense',
         files,
         seeds,
         labels,

@@ -27,8 +27,11 @@ export interface DraftAttentionDenoiserOptions {
 export interface DraftAttentionDenoiser extends ClassConditionalDenoiser {
   /** Rewritten attention sites per model name. */
   readonly sites: Readonly<Record<string, number>>
+  /** The pooling window used per model name, in tokens. */
+  readonly windows: Readonly<Record<string, { readonly height: number; readonly width: number }>>
   /** Model runs fed dense / sparse so far (over every denoiser made from this one with `withClasses`). */
   readonly runs: { readonly dense: number; readonly sparse: number }
+  withClasses(classes: readonly number[]): DraftAttentionDenoiser
 }
 
 interface TokenLayout {
@@ -68,13 +71,16 @@ export async function draftAttention(denoiser: ClassConditionalDenoiser, options
   const owned: ClassConditionalModel[] = []
   const infos: Record<string, DraftModelInfo> = {}
   const sites: Record<string, number> = {}
+  const windows: Record<string, { height: number; width: number }> = {}
   const models: Record<string, ClassConditionalModel> = {}
   try {
     for (const [name, model] of Object.entries(denoiser.models)) {
       const layout = tokenLayout(model)
+      const window = options.window ?? defaultWindow(layout.grid)
+      windows[name] = window
       const rewritten = rewriteDraftAttention(await model.modelBytes(), {
         grid: layout.grid,
-        window: options.window ?? defaultWindow(layout.grid),
+        window,
         prefixTokens: layout.prefixTokens,
         ...(options.selection === undefined ? {} : { selection: options.selection }),
         denseLayers: options.denseLayers ?? 0,
@@ -126,6 +132,7 @@ export async function draftAttention(denoiser: ClassConditionalDenoiser, options
     withClasses: (classes) => withStats(d.withClasses(classes)),
     dispose: () => d.dispose(),
     sites,
+    windows,
     runs,
   })
   return withStats(inner)
