@@ -92,6 +92,7 @@ export interface StepContext {
   readonly step: number
   readonly steps: number
   readonly sigma: number
+  /** Where this step lands: the plan's target for the step when it has targets, else the next sigma. */
   readonly sigmaNext: number
   readonly timestep: number
   readonly family: NoiseFamily
@@ -135,6 +136,7 @@ export interface SamplerStepInput {
   readonly step: number
   readonly x: Tensor
   readonly sigma: number
+  /** Where the step lands (the plan's target for the step when it has targets, else the next sigma). */
   readonly sigmaNext: number
   readonly guided: GuidedStep
 }

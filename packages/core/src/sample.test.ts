@@ -10,6 +10,8 @@ import { Tensor } from './tensor.js'
 import { gaussianDenoiser } from './toy.js'
 import { wrapDenoiser } from './middleware.js'
 import { referenceCfg } from './testing/index.js'
+import { randn } from './noise.js'
+import { ddim } from './samplers.js'
 
 
 const hash = (t: Tensor) => createHash('sha256').update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest('hex')
@@ -173,5 +175,72 @@ describe('sample() blames the component at fault', () => {
     expect(error).toMatchObject({ code: 'NON_FINITE' })
     expect((error as Error).message).toMatch(/^Step 2\/3 .*which step 1 of guider broken produced/)
     expect((error as Error).message).not.toMatch(/Check the model/)
+  })
+})
+
+describe('sample() with per-step targets', () => {
+  // diffusers' DDIMScheduler.step written out in VP space and float64 (scheduling_ddim.py, eta = 0):
+  // prev_t = t - T//N, x0 = (x - sqrt(1 - a_t) eps) / sqrt(a_t), x' = sqrt(a_p) x0 + sqrt(1 - a_p) eps, and the
+  // next step takes x' as the sample at its own timestep.
+  async function diffusersDdim(denoiser: Denoiser, plan: ReturnType<typeof vpPlan>, latents: Tensor, finalAlpha: number): Promise<Float64Array> {
+    const schedule = vpSchedule()
+    const steps = plan.timesteps.length
+    const s0 = plan.sigmas[0] as number
+    let x = Float64Array.from(latents.data, (v) => v / Math.sqrt(1 + s0 * s0))
+    for (const t of plan.timesteps) {
+      const sigma = schedule.sigmas[t] as number
+      const input = new Tensor(Float32Array.from(x, (v) => v * Math.sqrt(1 + sigma * sigma)), latents.shape)
+      const [p] = (await denoiser.predict({ x: input, sigma, timestep: t, step: 0, steps, branches: [{ role: 'positive' }] })) as [Prediction]
+      const prev = t - Math.floor(1000 / steps)
+      const at = schedule.alphasCumprod[t] as number
+      const ap = prev >= 0 ? (schedule.alphasCumprod[prev] as number) : finalAlpha
+      x = x.map((v, j) => {
+        const eps = p.noise.data[j] as number
+        return Math.sqrt(ap) * ((v - Math.sqrt(1 - at) * eps) / Math.sqrt(at)) + Math.sqrt(1 - ap) * eps
+      })
+    }
+    return x
+  }
+
+  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - (b[i] as number))), 0)
+
+  for (const [spacing, final] of [['trailing', 'first-train-step'], ['linspace', 'first-train-step'], ['linspace', 'zero']] as const) {
+    it(`lands where diffusers' DDIM does and continues from there (${spacing}, 7 steps, final ${final})`, async () => {
+      const schedule = vpSchedule()
+      const plan = vpPlan(schedule, { steps: 7, spacing, ddim: true, final })
+      const denoiser = gaussianDenoiser({ family: 'vp', means: { positive: 0.4 }, std: 0.8 })
+      const s0 = plan.sigmas[0] as number
+      const latents = randn([2, 64], 3)
+      latents.data.forEach((v, i) => (latents.data[i] = v * Math.hypot(1, s0)))
+      const seen: number[] = []
+      const recording: Guider = {
+        specificationVersion: 'v1',
+        name: 'recording',
+        start: (run) => {
+          const inner = unguided().start(run)
+          return { step: (ctx) => (seen.push(ctx.sigmaNext), inner.step(ctx)) }
+        },
+      }
+      const result = await sample({ denoiser, guider: recording, sampler: ddim(), plan, latents })
+      expect(seen).toEqual([...(plan.targets ?? [])])
+      const reference = await diffusersDdim(denoiser, plan, latents, final === 'zero' ? 1 : (schedule.alphasCumprod[0] as number))
+      expect(maxDiff(result.samples.data, reference)).toBeLessThan(2e-5)
+      // The previous recipe (same timesteps, each step to the next timestep, no targets) ends elsewhere.
+      const old = vpPlan(schedule, { steps: 7, spacing, roundTimesteps: true, final })
+      const off = await sample({ denoiser, guider: unguided(), sampler: ddim(), plan: old, latents })
+      expect(maxDiff(off.samples.data, reference)).toBeGreaterThan(1e-3) // measured: 6e-3 trailing, 0.33 linspace
+    })
+  }
+
+  it("keeps a 'flow' sample as it is when a step lands above the next sigma", async () => {
+    const plan = { ...flowPlan({ steps: 3 }), targets: Float64Array.from([0.6, 0.2, 0]) }
+    const seen: number[] = []
+    const inner = toy()
+    const recorder: Denoiser = { specificationVersion: 'v1', family: 'flow', predict: (r) => (seen.push(r.x.data[0] as number), inner.predict(r)) }
+    const latents = Tensor.full([1, 4], 0.9)
+    await sample({ denoiser: recorder, guider: unguided(), sampler: euler(), plan, latents })
+    const [d0] = (await inner.predict({ x: latents, sigma: 1, timestep: 1000, step: 0, steps: 1, branches: [{ role: 'positive' }] })) as [Prediction]
+    // Euler from sigma 1 to 0.6 on flow: x' = (1 - 0.6) D + 0.6 (x - 0 * D) / 1; the next call sees exactly that.
+    expect(seen[1]).toBeCloseTo(0.4 * (d0.denoised.data[0] as number) + 0.6 * 0.9, 6)
   })
 })

@@ -1,4 +1,4 @@
-import type { Branch, Denoiser, GuidanceSession, GuidedStep, Guider, NoiseSource, Prediction, Sampler, StepContext } from './contracts.js'
+import type { Branch, Denoiser, GuidanceSession, GuidedStep, Guider, NoiseFamily, NoiseSource, Prediction, Sampler, StepContext } from './contracts.js'
 import { familyAlpha } from './contracts.js'
 import { GuidekitError, check } from './errors.js'
 import { findNonFinite } from './kernels.js'
@@ -61,7 +61,9 @@ export interface SampleResult {
 
 /**
  * Runs one trajectory: for each step the guider asks for the branches it needs (`ctx.predict`), combines
- * them into `{denoised, renoise}`, and the sampler moves x to the next sigma. Counts model calls and branch
+ * them into `{denoised, renoise}`, and the sampler moves x to the next sigma, or to the plan's target for
+ * that step (then x is re-expressed at the next sigma with the model input unchanged: for 'vp',
+ * `x * sqrt(1 + sigma_{i+1}^2) / sqrt(1 + target_i^2)`; 'flow' keeps x). Counts model calls and branch
  * evaluations, reports progress, honours `signal`, and stops with `NON_FINITE` (naming the step and branch)
  * when a prediction contains NaN or infinity.
  *
@@ -109,7 +111,8 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
   for (let step = 0; step < steps; step++) {
     throwIfAborted(signal, step)
     const sigma = plan.sigmas[step] as number
-    const sigmaNext = plan.sigmas[step + 1] as number
+    // Where this step lands: the plan's target (diffusers' DDIM) or the next sigma.
+    const sigmaNext = (plan.targets ? plan.targets[step] : plan.sigmas[step + 1]) as number
     const timestep = plan.timesteps[step] as number
     const current = x
     const ctx: StepContext = {
@@ -167,7 +170,9 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
         { details: { step, sigma, guider: guider.name, sampler: sampler.name, element: badX } },
       )
     }
-    onProgress?.({ step: step + 1, steps, sigma: sigmaNext, modelCalls, elapsedMs: performance.now() - t0 })
+    const following = plan.sigmas[step + 1] as number
+    if (sigmaNext !== following) x = reexpress(x, family, sigmaNext, following)
+    onProgress?.({ step: step + 1, steps, sigma: following, modelCalls, elapsedMs: performance.now() - t0 })
   }
   const last = plan.sigmas[steps] as number
   return {
@@ -221,6 +226,19 @@ function maxAbs(t: Tensor): number {
   let m = 0
   for (let i = 0; i < t.data.length; i++) m = Math.max(m, Math.abs(t.data[i] as number))
   return m
+}
+
+/**
+ * The same model input (`x / sqrt(1 + sigma^2)` for 'vp', x itself for 'flow') read at another sigma: for a
+ * 'vp' plan, x landed at `from` becomes `x sqrt(1 + to^2) / sqrt(1 + from^2)` at `to`, as diffusers' DDIM
+ * hands the sample it reached at `abar[t - T//N]` to the next timestep unchanged.
+ */
+function reexpress(x: Tensor, family: NoiseFamily, from: number, to: number): Tensor {
+  if (family === 'flow') return x
+  const k = Math.sqrt(1 + to * to) / Math.sqrt(1 + from * from)
+  const out = new Float32Array(x.size)
+  for (let i = 0; i < out.length; i++) out[i] = (x.data[i] as number) * k
+  return new Tensor(out, x.shape)
 }
 
 function throwIfAborted(signal: AbortSignal | undefined, step: number): void {
