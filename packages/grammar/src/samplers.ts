@@ -1,6 +1,6 @@
 import { ddim, dpmpp2m, euler, eulerAncestral, flowMatchEuler } from '@guidekit/core'
 import type { NoiseFamily, Sampler } from '@guidekit/core'
-import { UsageError } from './errors.js'
+import { usage } from './usage.js'
 import { parseSpec } from './spec-parser.js'
 
 interface SamplerEntry {
@@ -24,17 +24,17 @@ const normalize = (s: string): string => s.toLowerCase().replace(/[-_]/g, '')
 export function buildSampler(source: string, family: NoiseFamily): { sampler: Sampler; label: string } {
   const node = parseSpec(source, '--sampler')
   const entry = SAMPLERS.find((s) => s.names.some((n) => normalize(n) === normalize(node.name)))
-  if (!entry) throw new UsageError(`Unknown sampler "${node.name}"; known: ${SAMPLERS.map((s) => s.names[0]).join(', ')}.`)
-  if (node.inner) throw new UsageError(`--sampler "${source}": a sampler takes parameters only.`)
+  if (!entry) throw usage(`Unknown sampler "${node.name}"; known: ${SAMPLERS.map((s) => s.names[0]).join(', ')}.`)
+  if (node.inner) throw usage(`--sampler "${source}": a sampler takes parameters only.`)
   const params: Record<string, number> = {}
   for (const p of node.params) {
     const key = entry.params.find((k) => normalize(k) === normalize(p.key))
-    if (!key) throw new UsageError(`Sampler ${entry.names[0]} has no parameter "${p.key}"${entry.params.length ? `; its parameters: ${entry.params.join(', ')}` : ''}.`)
+    if (!key) throw usage(`Sampler ${entry.names[0]} has no parameter "${p.key}"${entry.params.length ? `; its parameters: ${entry.params.join(', ')}` : ''}.`)
     const v = typeof p.value === 'string' ? Number(p.value) : Number.NaN
-    if (!Number.isFinite(v)) throw new UsageError(`Sampler ${entry.names[0]}: ${key} must be a number, got "${typeof p.value === 'string' ? p.value : p.value.text}".`)
+    if (!Number.isFinite(v)) throw usage(`Sampler ${entry.names[0]}: ${key} must be a number, got "${typeof p.value === 'string' ? p.value : p.value.text}".`)
     params[key] = v
   }
-  if (entry.names[0] === 'flow-euler' && family !== 'flow') throw new UsageError(`Sampler flow-euler needs a flow model; this model is '${family}' (use euler).`)
+  if (entry.names[0] === 'flow-euler' && family !== 'flow') throw usage(`Sampler flow-euler needs a flow model; this model is '${family}' (use euler).`)
   return { sampler: entry.build(params), label: node.text }
 }
 

@@ -1,9 +1,8 @@
-// Turns parsed `--guidance` specs into guiders. Every guidance package is imported lazily, so the CLI
-// loads only what a run uses (and a half-installed workspace still runs the strategies it has).
-import { readFileSync } from 'node:fs'
-import { GuidekitError, unguided } from '@guidekit/core'
+// Turns parsed guidance specs into guiders. Every guidance package is imported lazily, so a program loads
+// only what a run uses. No Node built-ins: the same code runs in the CLI and in a browser.
+import { GuidekitError, interval, unguided } from '@guidekit/core'
 import type { Guider } from '@guidekit/core'
-import { UsageError } from './errors.js'
+import { usage } from './usage.js'
 import { parseSpecList } from './spec-parser.js'
 import type { SpecNode, SpecParam } from './spec-parser.js'
 
@@ -27,7 +26,12 @@ interface Strategy {
   readonly innerDefault?: string
   /** Needs the RL-fine-tuned model ('tuned' branches). */
   readonly needsTunedModel?: boolean
-  build(values: ReadonlyMap<string, Value>): Promise<Guider>
+  build(values: ReadonlyMap<string, Value>, context: BuildContext): Promise<Guider>
+}
+
+/** What building a guider may need from the program: reading a file (LinearAG coefficients). */
+export interface BuildContext {
+  readonly readFile?: (path: string) => Promise<string>
 }
 
 const num = (doc: string): ParamType => ({ kind: 'number', doc })
@@ -37,13 +41,13 @@ async function load<T>(pkg: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load()
   } catch (cause) {
-    throw new UsageError(`Guidance needs ${pkg}, which could not be loaded (${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}). Install it next to @guidekit/core.`)
+    throw usage(`Guidance needs ${pkg}, which could not be loaded (${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}). Install it next to @guidekit/core.`)
   }
 }
 
 function exported<T>(module: Record<string, unknown>, name: string, pkg: string): T {
   const f = module[name]
-  if (typeof f !== 'function') throw new UsageError(`${pkg} does not export ${name}(); update ${pkg}.`)
+  if (typeof f !== 'function') throw usage(`${pkg} does not export ${name}(); update ${pkg}.`)
   return f as T
 }
 
@@ -72,19 +76,12 @@ const STRATEGIES: readonly Strategy[] = [
     params: {
       scale: num('paper scale w (1 = off); default 3'),
       rescale: num('guidance rescale phi in [0, 1] (arXiv 2305.08891)'),
-      'rescale-space': { kind: 'enum', values: ['epsilon', 'x0'], doc: 'where rescale is computed' },
-      interval: { kind: 'range', doc: 'guide only for step fractions a..b (diffusers start/stop)' },
-      sigma: { kind: 'range', doc: 'guide only where a < sigma <= b (arXiv 2404.07724)' },
+      space: { kind: 'enum', values: ['epsilon', 'x0'], doc: 'where rescale is computed' },
     },
     async build(values) {
       const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
       const o = options(values)
       if (o.scale === undefined) o.scale = 3
-      const iv = values.get('interval') as readonly [number, number] | undefined
-      if (iv) o.interval = { start: iv[0], stop: iv[1] }
-      const sv = values.get('sigma') as readonly [number, number] | undefined
-      delete o.sigma
-      if (sv) o.sigmaInterval = { min: sv[0], max: sv[1] }
       return exported<(o: unknown) => Guider>(m, 'cfg', '@guidekit/cfg')(o)
     },
   },
@@ -113,11 +110,11 @@ const STRATEGIES: readonly Strategy[] = [
   {
     names: ['cfg++', 'cfgpp', 'cfg-pp'],
     summary: 'CFG++: guided x0, re-noised with the unconditional prediction (arXiv 2406.08070)',
-    params: { lambda: num('guidance weight lambda >= 0, typically 0..1; default 0.6') },
+    params: { scale: num("the paper's lambda >= 0, typically 0..1; default 0.6") },
     async build(values) {
       const m = await load('@guidekit/cfg-pp', () => import('@guidekit/cfg-pp'))
       const o = options(values)
-      if (o.lambda === undefined) o.lambda = 0.6
+      if (o.scale === undefined) o.scale = 0.6
       return exported<(o: unknown) => Guider>(m, 'cfgPlusPlus', '@guidekit/cfg-pp')(o)
     },
   },
@@ -156,15 +153,16 @@ const STRATEGIES: readonly Strategy[] = [
     names: ['linear-ag', 'linearag'],
     summary: 'LinearAG: predict the unconditional branch on alternate steps from fitted coefficients (arXiv 2312.12487; fit them with guidekit fit-linear-ag)',
     params: { coefficients: { kind: 'path', doc: 'the JSON file written by guidekit fit-linear-ag (required)' } },
-    async build(values) {
+    async build(values, context) {
       const file = values.get('coefficients') as string | undefined
-      if (file === undefined) throw new UsageError('linear-ag needs coefficients=<file.json>; write one with guidekit fit-linear-ag.')
+      if (file === undefined) throw usage('linear-ag needs coefficients=<file.json>; write one with guidekit fit-linear-ag.')
+      if (!context.readFile) throw usage('linear-ag reads its coefficients from a file, and this program gives the grammar no way to read files.')
       let json: unknown
       try {
-        json = JSON.parse(readFileSync(file, 'utf8'))
+        json = JSON.parse(await context.readFile(file))
       } catch (cause) {
         const code = (cause as { code?: string }).code
-        throw new UsageError(`linear-ag: cannot read coefficients ${file}: ${code === 'ENOENT' ? 'no such file' : cause instanceof Error ? cause.message : String(cause)}.`)
+        throw usage(`linear-ag: cannot read coefficients ${file}: ${code === 'ENOENT' ? 'no such file' : cause instanceof Error ? cause.message : String(cause)}.`)
       }
       const m = await load('@guidekit/adaptive', () => import('@guidekit/adaptive'))
       return exported<(o: unknown) => Guider>(m, 'linearAG', '@guidekit/adaptive')({ coefficients: json })
@@ -174,8 +172,8 @@ const STRATEGIES: readonly Strategy[] = [
     names: ['rlg'],
     summary: "RL guidance: blend the base and the RL-fine-tuned model's guided predictions (needs --rl-model)",
     params: {
-      weight: num('RLG weight (1 = the tuned model alone); default 1.5'),
-      'zero-init-steps': int('first steps without guidance'),
+      scale: num('RLG weight w (0 = base model, 1 = the tuned model alone); default 1.5'),
+      'tuned-only-steps': int('first steps that use the tuned model alone'),
       inner: { kind: 'guider', doc: 'the guider run on each model; default cfg' },
     },
     innerDefault: 'cfg',
@@ -183,7 +181,7 @@ const STRATEGIES: readonly Strategy[] = [
     async build(values) {
       const m = await load('@guidekit/rlg', () => import('@guidekit/rlg'))
       const o = options(values)
-      if (o.weight === undefined) o.weight = 1.5
+      if (o.scale === undefined) o.scale = 1.5
       o.inner = values.get('inner')
       return exported<(o: unknown) => Guider>(m, 'rlg', '@guidekit/rlg')(o)
     },
@@ -199,11 +197,10 @@ const STRATEGIES: readonly Strategy[] = [
     },
     innerDefault: 'cfg',
     async build(values) {
-      const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
       const windows = (['sigma', 'steps', 'fraction'] as const).filter((k) => values.has(k))
-      if (windows.length !== 1) throw new UsageError(`interval needs exactly one of sigma=a..b, steps=a..b or fraction=a..b, got ${windows.length === 0 ? 'none' : windows.join(' and ')}.`)
-      const key = windows[0] as string
-      return exported<(inner: Guider, w: unknown) => Guider>(m, 'interval', '@guidekit/cfg')(values.get('inner') as Guider, { [key]: values.get(key) })
+      if (windows.length !== 1) throw usage(`interval needs exactly one of sigma=a..b, steps=a..b or fraction=a..b, got ${windows.length === 0 ? 'none' : windows.join(' and ')}.`)
+      const key = windows[0] as 'sigma' | 'steps' | 'fraction'
+      return interval(values.get('inner') as Guider, { [key]: values.get(key) } as Parameters<typeof interval>[1])
     },
   },
 ]
@@ -218,7 +215,7 @@ function findStrategy(name: string): Strategy | undefined {
 function parseNumber(strategy: string, key: string, raw: string, integer: boolean): number {
   const v = /^[+-]?(inf|infinity)$/i.test(raw) ? (raw.startsWith('-') ? -Infinity : Infinity) : Number(raw)
   if (raw.trim() === '' || Number.isNaN(v) || (integer && !Number.isInteger(v))) {
-    throw new UsageError(`${strategy}: ${key} must be ${integer ? 'an integer' : 'a number'}, got "${raw}".`)
+    throw usage(`${strategy}: ${key} must be ${integer ? 'an integer' : 'a number'}, got "${raw}".`)
   }
   return v
 }
@@ -231,34 +228,34 @@ export interface BuiltGuidance {
   readonly needsTunedModel: boolean
 }
 
-async function buildNode(node: SpecNode, what: string): Promise<BuiltGuidance> {
+async function buildNode(node: SpecNode, what: string, context: BuildContext): Promise<BuiltGuidance> {
   const strategy = findStrategy(node.name)
   if (!strategy) {
-    throw new UsageError(`Unknown guidance "${node.name}" in ${what} "${node.text}"; known: ${STRATEGIES.map((s) => s.names[0]).join(', ')} (see guidekit generate --help).`)
+    throw usage(`Unknown guidance "${node.name}" in ${what} "${node.text}"; known: ${STRATEGIES.map((s) => s.names[0]).join(', ')} (see guidekit generate --help).`)
   }
   const name = strategy.names[0] as string
   const values = new Map<string, Value>()
   let needsTunedModel = strategy.needsTunedModel === true
   const known = Object.keys(strategy.params)
   const setInner = async (inner: SpecNode): Promise<void> => {
-    if (values.has('inner')) throw new UsageError(`${name}: the inner guider is given twice in "${node.text}".`)
-    const built = await buildNode(inner, what)
+    if (values.has('inner')) throw usage(`${name}: the inner guider is given twice in "${node.text}".`)
+    const built = await buildNode(inner, what, context)
     needsTunedModel ||= built.needsTunedModel
     values.set('inner', built.guider)
   }
   for (const param of node.params as readonly SpecParam[]) {
     const key = known.find((k) => normalize(k) === normalize(param.key))
     if (!key) {
-      throw new UsageError(`${name} has no parameter "${param.key}"${known.length ? `; its parameters: ${known.join(', ')}` : ' (it takes none)'}.`)
+      throw usage(`${name} has no parameter "${param.key}"${known.length ? `; its parameters: ${known.join(', ')}` : ' (it takes none)'}.`)
     }
-    if (values.has(key)) throw new UsageError(`${name}: ${key} is given twice in "${node.text}".`)
+    if (values.has(key)) throw usage(`${name}: ${key} is given twice in "${node.text}".`)
     const type = strategy.params[key] as ParamType
     const raw = param.value
     if (type.kind === 'guider') {
       await setInner(typeof raw === 'string' ? { name: raw, params: [], text: raw, at: param.at } : raw)
       continue
     }
-    if (typeof raw !== 'string') throw new UsageError(`${name}: ${key} takes a value, not a guider ("${raw.text}").`)
+    if (typeof raw !== 'string') throw usage(`${name}: ${key} takes a value, not a guider ("${raw.text}").`)
     switch (type.kind) {
       case 'number':
       case 'integer':
@@ -268,12 +265,12 @@ async function buildNode(node: SpecNode, what: string): Promise<BuiltGuidance> {
         values.set(key, raw)
         break
       case 'enum':
-        if (!type.values.includes(raw)) throw new UsageError(`${name}: ${key} must be one of ${type.values.join(', ')}, got "${raw}".`)
+        if (!type.values.includes(raw)) throw usage(`${name}: ${key} must be one of ${type.values.join(', ')}, got "${raw}".`)
         values.set(key, raw)
         break
       case 'range': {
         const m = /^(.+?)\.\.(.+)$/.exec(raw)
-        if (!m) throw new UsageError(`${name}: ${key} must be a range a..b (e.g. ${key}=0.2..0.8), got "${raw}".`)
+        if (!m) throw usage(`${name}: ${key} must be a range a..b (e.g. ${key}=0.2..0.8), got "${raw}".`)
         values.set(key, [parseNumber(name, key, m[1] as string, false), parseNumber(name, key, m[2] as string, false)])
         break
       }
@@ -281,33 +278,35 @@ async function buildNode(node: SpecNode, what: string): Promise<BuiltGuidance> {
   }
   if (node.inner) {
     if (strategy.innerDefault === undefined) {
-      throw new UsageError(`${name} does not wrap another guider, but "${node.text}" gives it one (${node.inner.text}); combinators: ${STRATEGIES.filter((s) => s.innerDefault).map((s) => s.names[0]).join(', ')}.`)
+      throw usage(`${name} does not wrap another guider, but "${node.text}" gives it one (${node.inner.text}); combinators: ${STRATEGIES.filter((s) => s.innerDefault).map((s) => s.names[0]).join(', ')}.`)
     }
     await setInner(node.inner)
   }
   if (strategy.innerDefault !== undefined && !values.has('inner')) await setInner({ name: strategy.innerDefault, params: [], text: strategy.innerDefault, at: node.at })
   let guider: Guider
   try {
-    guider = await strategy.build(values)
+    guider = await strategy.build(values, context)
   } catch (error) {
     // Name the flag and the spec: the package's message says which parameter and range.
-    if (GuidekitError.isInstance(error) && error.code === 'INVALID_ARGUMENT') throw new UsageError(`${what} "${node.text}": ${error.message}`)
+    if (GuidekitError.isInstance(error) && error.code === 'INVALID_ARGUMENT' && !error.message.startsWith(what)) throw usage(`${what} "${node.text}": ${error.message}`)
     throw error
   }
   return { guider, label: node.text, needsTunedModel }
 }
 
 /**
- * Builds every guider of a `--guidance` value (`;`-separated specs). Throws a one-line `UsageError` or
- * the guidance package's `INVALID_ARGUMENT` for bad values.
+ * Builds every guider of a guidance value (`;`-separated specs). Bad values are `INVALID_ARGUMENT`
+ * errors whose one-line message names the spec and what is allowed.
  *
  * @example
  * await buildGuidance('adaptive(threshold=0.99):apg(scale=8,eta=0)')
+ * await buildGuidance('linear-ag:coefficients=fit.json', { readFile: (p) => readFile(p, 'utf8') })
  */
-export async function buildGuidance(source: string, what = '--guidance'): Promise<BuiltGuidance[]> {
+export async function buildGuidance(source: string, options: { readonly what?: string } & BuildContext = {}): Promise<BuiltGuidance[]> {
+  const what = options.what ?? '--guidance'
   const nodes = parseSpecList(source, what)
   const out: BuiltGuidance[] = []
-  for (const node of nodes) out.push(await buildNode(node, what))
+  for (const node of nodes) out.push(await buildNode(node, what, options))
   return out
 }
 

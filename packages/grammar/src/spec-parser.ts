@@ -6,10 +6,15 @@
 //   param  := KEY '=' (spec | WORD)                                  a guider-valued parameter (inner=...) takes a spec
 //
 // Examples: `cfg`, `apg:scale=8,eta=0,momentum=-0.5`, `apg(scale=8, eta=0)`,
-// `adaptive(threshold=0.99):apg(scale=8,eta=0)`, `rlg:weight=1.5,inner=cfg:scale=3`, `cfg:scale=4;cfg++:lambda=0.6`.
+// `adaptive(threshold=0.99):apg(scale=8,eta=0)`, `rlg:scale=1.5,inner=cfg:scale=3`, `cfg:scale=4;cfg++:scale=0.6`.
 // After `name:` a `key=` starts the parameters; anything else starts the inner guider. Colon-form
 // parameters run to the next ':' or the end of the enclosing group, so nest with parentheses when in doubt.
-import { UsageError } from './errors.js'
+import { GuidekitError } from '@guidekit/core'
+
+/** A grammar error: `INVALID_ARGUMENT` naming what is wrong and where. */
+function syntaxError(message: string): GuidekitError {
+  return new GuidekitError('INVALID_ARGUMENT', message, { details: { parameter: 'spec' } })
+}
 
 /** One parsed `name(params):inner` term, with positions into the source for error messages. */
 export interface SpecNode {
@@ -78,7 +83,7 @@ class Parser {
   }
 
   fail(message: string, at: number): never {
-    throw new UsageError(`Malformed ${this.what} "${this.source}": ${message} at column ${at + 1}.`)
+    throw syntaxError(`Malformed ${this.what} "${this.source}": ${message} at column ${at + 1}.`)
   }
 
   private expect(kind: TokenKind, what: string): Token {
@@ -158,6 +163,6 @@ export function parseSpecList(source: string, what: string): SpecNode[] {
 /** Parses exactly one spec. */
 export function parseSpec(source: string, what: string): SpecNode {
   const list = parseSpecList(source, what)
-  if (list.length !== 1) throw new UsageError(`${what} takes one spec, got ${list.length} ("${source}"); use \`guidekit grid\` to compare several.`)
+  if (list.length !== 1) throw syntaxError(`${what} takes one spec, got ${list.length} ("${source}"); use \`guidekit grid\` to compare several.`)
   return list[0] as SpecNode
 }

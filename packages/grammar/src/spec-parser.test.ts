@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { UsageError } from './errors.js'
 import { parseSpec, parseSpecList } from './spec-parser.js'
 import type { SpecNode } from './spec-parser.js'
 
@@ -12,7 +11,7 @@ describe('guidance spec grammar', () => {
     const paren = parseSpec('apg( scale = 8, eta=0 , momentum=-0.5 )', 'g')
     expect(params(colon)).toEqual({ scale: '8', eta: '0', momentum: '-0.5' })
     expect(params(paren)).toEqual(params(colon))
-    expect(parseSpec('cfg++:lambda=0.6', 'g').name).toBe('cfg++')
+    expect(parseSpec('cfg++:scale=0.6', 'g').name).toBe('cfg++')
     expect(params(parseSpec('cfg:interval=0.2..0.8', 'g'))).toEqual({ interval: '0.2..0.8' })
   })
 
@@ -24,10 +23,10 @@ describe('guidance spec grammar', () => {
     expect(params(a.inner as SpecNode)).toEqual({ scale: '8', eta: '0' })
     expect(a.text).toBe('adaptive(threshold=0.99):apg(scale=8,eta=0)')
 
-    const b = parseSpec('rlg:weight=1.5,inner=cfg:scale=3', 'g')
-    expect(params(b)).toEqual({ weight: '1.5', inner: '<cfg:scale=3>' })
-    const c = parseSpec('rlg(weight=1.5, inner=cfg(scale=3))', 'g')
-    expect(params(c)).toEqual({ weight: '1.5', inner: '<cfg(scale=3)>' })
+    const b = parseSpec('rlg:scale=1.5,inner=cfg:scale=3', 'g')
+    expect(params(b)).toEqual({ scale: '1.5', inner: '<cfg:scale=3>' })
+    const c = parseSpec('rlg(scale=1.5, inner=cfg(scale=3))', 'g')
+    expect(params(c)).toEqual({ scale: '1.5', inner: '<cfg(scale=3)>' })
     const d = parseSpec('adaptive:threshold=0.9:apg:scale=8', 'g')
     expect(params(d)).toEqual({ threshold: '0.9' })
     expect(params(d.inner as SpecNode)).toEqual({ scale: '8' })
@@ -35,8 +34,8 @@ describe('guidance spec grammar', () => {
   })
 
   it('splits lists on ";" and keeps each spec text for labels', () => {
-    const list = parseSpecList('cfg:scale=3; cfg++:lambda=0.6 ;apg;', 'g')
-    expect(list.map((n) => n.text)).toEqual(['cfg:scale=3', 'cfg++:lambda=0.6', 'apg'])
+    const list = parseSpecList('cfg:scale=3; cfg++:scale=0.6 ;apg;', 'g')
+    expect(list.map((n) => n.text)).toEqual(['cfg:scale=3', 'cfg++:scale=0.6', 'apg'])
   })
 
   it.each([
@@ -48,7 +47,15 @@ describe('guidance spec grammar', () => {
     ['(cfg)', /expected a name/],
     ['cfg:scale=3,', /expected key=value, found the end/],
   ])('rejects %j with one positioned message', (source, message) => {
-    expect(() => parseSpecList(source, '--guidance')).toThrow(UsageError)
+    const error = (() => {
+      try {
+        parseSpecList(source, '--guidance')
+      } catch (e) {
+        return e
+      }
+      return undefined
+    })()
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' })
     expect(() => parseSpecList(source, '--guidance')).toThrow(message)
   })
 

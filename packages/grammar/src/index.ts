@@ -1,0 +1,5 @@
+export { parseSpec, parseSpecList } from './spec-parser.js'
+export type { SpecNode, SpecParam } from './spec-parser.js'
+export { buildGuidance, guidanceHelp } from './guidance.js'
+export type { BuildContext, BuiltGuidance } from './guidance.js'
+export { buildSampler, samplerHelp } from './samplers.js'
