@@ -1,5 +1,5 @@
 import { GuidekitError, check, checkNumber, combine, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput, predictPair } from '@guidekit/core'
-import { NormalEquations } from './least-squares.js'
+import { NormalEquations } from './internal/least-squares.js'
 
 /**
  * The regressors of LinearAG (arXiv 2312.12487), in coefficient order: `uncond_t ≈ b0 cond_t + b1 cond_{t-1} + b2 uncond_{t-1}`.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { NormalEquations, solveLinearSystem } from './index.js'
+import { NormalEquations, solveLinearSystem } from './least-squares.js'
 
 describe('solveLinearSystem', () => {
   it('solves a system that needs pivoting', () => {
