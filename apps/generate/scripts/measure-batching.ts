@@ -14,7 +14,7 @@ const unbatched = (inner: Denoiser): Denoiser => ({
   family: inner.family,
   async predict(request) {
     const out: Prediction[] = []
-    for (const branch of request.branches) out.push(...(await inner.predict({ step: 0, steps: 1, ...request, branches: [branch] })))
+    for (const branch of request.branches) out.push(...(await inner.predict({ ...request, branches: [branch] })))
     return out
   },
 })

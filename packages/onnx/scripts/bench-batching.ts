@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { randn } from '@guidekit/core'
-import { classConditionalDenoiser } from '../src/index.js'
+import { loadClassConditionalDenoiser } from '../src/index.js'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -27,7 +27,7 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)] as number
 }
 
-const denoiser0 = await classConditionalDenoiser({ model, classes: [0], sessionOptions: { ...(threads === undefined ? {} : { threads }), graphOptimizationLevel: 'all' } })
+const denoiser0 = await loadClassConditionalDenoiser({ model, classes: [0], sessionOptions: { ...(threads === undefined ? {} : { threads }), graphOptimizationLevel: 'all' } })
 const { channels, height, width } = denoiser0.card.image
 console.log(`model ${model}`)
 console.log(`threads ${threads ?? 'ORT default'}, ${iterations} iterations (median), node ${process.version}`)
