@@ -6,7 +6,7 @@ import type { ParseArgsConfig } from 'node:util'
 import { Canvas, CHAR_WIDTH, LINE_HEIGHT, fitText, wrapText } from './canvas.js'
 import { EXIT, InterruptedError, UsageError, classify, oneLine } from './errors.js'
 import { readFile } from 'node:fs/promises'
-import { buildGuidance, buildSampler, guidanceHelp, samplerHelp } from '@guidekit/grammar'
+import { buildGuidance, buildSampler, formatParameters, guidanceHelp, samplerHelp } from '@guidekit/grammar'
 import type { BuiltGuidance } from '@guidekit/grammar'
 import { DEFAULT_MODEL, SHIPPED_MODELS, loadEngine } from './models.js'
 import type { Conditioning, Engine } from './models.js'
@@ -300,11 +300,7 @@ function parametersText(s: Setup, o: { label: string; guidance: string; seed: nu
   ]
   if (s.engine.tunedName) fields.push(['RL model', s.rlModelArg ?? s.engine.tunedName])
   fields.push(['Attention', s.attention ?? 'dense'], ['NFE', o.nfe], ['Version', `guidekit ${VERSION}`])
-  const value = (v: string | number): string => (typeof v === 'string' && /[,:\n"]/.test(v) ? JSON.stringify(v) : String(v))
-  const lines = [o.label]
-  if (o.conditioning.negativePrompt !== undefined) lines.push(`Negative prompt: ${o.conditioning.negativePrompt}`)
-  lines.push(fields.map(([k, v]) => `${k}: ${value(v)}`).join(', '))
-  return lines.join('\n')
+  return formatParameters({ label: o.label, fields, ...(o.conditioning.negativePrompt === undefined ? {} : { negativePrompt: o.conditioning.negativePrompt }) })
 }
 
 function reproduceArgs(s: Setup, o: { guidance: string; seed: number; classOrPrompt: Conditioning }): string[] {
