@@ -1,4 +1,4 @@
-import { euler, sample, Tensor, type Guider, type Prediction } from '@guidekit/core'
+import { euler, sample, type Tensor, type Guider, type Prediction } from '@guidekit/core'
 import { referenceCfg } from '@guidekit/core/testing'
 import { fashionModel } from '@guidekit/models-fashion'
 import { loadClassConditionalDenoiser, planFromCard, type ClassConditionalDenoiser } from '@guidekit/onnx'
