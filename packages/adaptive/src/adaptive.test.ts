@@ -44,6 +44,11 @@ describe('adaptive guidance', () => {
     const last = calls.at(-1) ?? []
     const evaluations = last.reduce((s, b) => s + (b.samples?.length ?? 2), 0)
     expect(evaluations).toBeLessThan(4)
+    // each image's own NFE: 20 positive evaluations plus its unconditional ones until it switched
+    expect(r.imageNfe).toHaveLength(2)
+    for (const v of r.imageNfe) expect(v > 20 && v < 40).toBe(true)
+    expect(r.imageNfe.reduce((a, v) => a + (40 - v), 0)).toBe(r.guidance.savedBranchEvaluations)
+    expect(((r.imageNfe[0] as number) + (r.imageNfe[1] as number)) / 2).toBe(r.nfe)
   })
 
   it('batch granularity switches the whole batch together', async () => {
