@@ -10,6 +10,8 @@ import { sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+// tsx resolved from here, not from the working folder, so guidekit runs from any folder.
+const tsx = import.meta.resolve('tsx')
 
 // How the user ran guidekit, for the command each PNG records: through a package manager's bin
 // (`pnpm guidekit` works anywhere in the workspace), or this file by path.
@@ -19,7 +21,7 @@ const invocation = script.includes(`${sep}node_modules${sep}`)
   ? agent.startsWith('pnpm/') ? ['pnpm', 'guidekit'] : agent.startsWith('npm/') ? ['npx', 'guidekit'] : ['guidekit']
   : [process.argv0 === 'node' ? 'node' : process.execPath, script]
 
-const child = spawn(process.execPath, ['--conditions=@guidekit/source', '--import', 'tsx', cli, ...process.argv.slice(2)], {
+const child = spawn(process.execPath, ['--conditions=@guidekit/source', '--import', tsx, cli, ...process.argv.slice(2)], {
   stdio: 'inherit',
   env: { ...process.env, GUIDEKIT_INVOCATION: JSON.stringify(invocation) },
 })

@@ -1,8 +1,8 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { afterAll, describe, expect, it } from 'vitest'
-import { attnDit, built, pixels, run, scratch, sdMiniature, stream, summaryOf, tinyDit } from './__fixtures__/harness.js'
+import { attnDit, built, pixels, pngTexts, recorded, run, scratch, sdMiniature, stream, summaryOf, tinyDit, tinyUnet } from './__fixtures__/harness.js'
 import { main } from './main.js'
 
 const { fresh, remove } = scratch('cli')
@@ -188,5 +188,98 @@ describe('guidekit fit-linear-ag', () => {
     expect(wrongSteps.code).toBe(2)
     expect(wrongSteps.stderr).toMatch(/^guidekit: .*fitted for 6 steps, this run has 8/)
     expect(existsSync(join(out, 'b.png'))).toBe(false)
+  })
+})
+
+/** A copy of a tiny model whose card is changed by `edit`; returns the card path. */
+function withCard(onnx: string, edit: (card: Record<string, unknown>) => void): string {
+  const folder = fresh()
+  const name = onnx.slice(onnx.lastIndexOf('/') + 1, -'.onnx'.length)
+  copyFileSync(onnx, join(folder, `${name}.onnx`))
+  const card = JSON.parse(readFileSync(onnx.replace('.onnx', '.card.json'), 'utf8')) as Record<string, unknown>
+  edit(card)
+  writeFileSync(join(folder, `${name}.card.json`), JSON.stringify(card))
+  return join(folder, `${name}.card.json`)
+}
+
+describe('what the model recommends', () => {
+  it("uses the card's defaults for every setting not given, and records them", async () => {
+    const card = withCard(tinyDit, (c) => void (c.defaults = { steps: 3, guidance: 'apg:scale=4,eta=0', sampler: 'euler-a' }))
+    const out = fresh()
+    const r = await run(['generate', '--model', card, '--out', out, '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    expect(summaryOf(r)).toMatchObject({ steps: 3, guidance: 'apg:scale=4,eta=0', sampler: 'euler-a', fromModel: ['steps', 'sampler', 'guidance'] })
+    const file = summaryOf(r).files[0] as string
+    expect((await recorded(file)).command).toContain(' --guidance apg:scale=4,eta=0 --sampler euler-a --steps 3 ')
+    // what the user gives wins
+    const own = await run(['generate', '--model', card, '--steps', '2', '--sampler', 'euler', '--out', out, '--json', '--quiet'])
+    expect(summaryOf(own)).toMatchObject({ steps: 2, sampler: 'euler', fromModel: ['guidance'] })
+  })
+
+  it('takes spacing and Karras sigmas from a VP card or the flags, into the plan and the metadata', async () => {
+    const card = withCard(tinyUnet, (c) => void (c.defaults = { steps: 4, sampler: 'ddim', spacing: 'trailing' }))
+    const out = fresh()
+    const byCard = await run(['generate', '--model', card, '--out', join(out, 'a.png'), '--json', '--quiet'])
+    const leading = await run(['generate', '--model', card, '--spacing', 'leading', '--out', join(out, 'b.png'), '--json', '--quiet'])
+    const karras = await run(['generate', '--model', card, '--sampler', 'euler', '--karras', '--out', join(out, 'c.png'), '--json', '--quiet'])
+    expect([byCard.code, leading.code, karras.code]).toEqual([0, 0, 0])
+    expect(summaryOf(byCard)).toMatchObject({ spacing: 'trailing', karras: false, fromModel: ['steps', 'sampler', 'spacing'] })
+    expect(summaryOf(leading)).toMatchObject({ spacing: 'leading' })
+    expect(summaryOf(karras)).toMatchObject({ karras: true })
+    expect((await pngTexts(join(out, 'a.png'))).parameters).toMatch(/Steps: 4, Sampler: ddim, Spacing: trailing, Karras: no, /)
+    expect((await pngTexts(join(out, 'c.png'))).parameters).toMatch(/Karras: yes/)
+    expect((await recorded(join(out, 'c.png'))).command).toMatch(/ --spacing trailing --karras /)
+    expect(Buffer.compare(await pixels(join(out, 'a.png')), await pixels(join(out, 'b.png')))).not.toBe(0)
+  })
+
+  it('diffusers folders without a card: the scheduler config and diffusers pipeline defaults (50 steps, CFG 7.5)', async () => {
+    const r = await run(['generate', '--model', sdMiniature, '--prompt', 'a cat', '--size', '32x32', '--out', fresh(), '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    expect(summaryOf(r)).toMatchObject({ steps: 50, guidance: 'cfg:scale=7.5', sampler: 'euler', spacing: 'leading', fromModel: ['steps', 'spacing', 'guidance'] })
+  })
+})
+
+describe('cards without class names', () => {
+  it('take class indices, default to every class the embedding holds, and name the valid range', async () => {
+    const card = withCard(tinyDit, (c) => void delete c.classes)
+    const out = fresh()
+    const all = await run(['generate', '--model', card, '--count', '11', '--steps', '1', '--out', out, '--json', '--quiet'])
+    expect(all.stderr).toBe('')
+    expect(all.code).toBe(0)
+    expect(summaryOf(all).labels).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '0'])
+    const one = await run(['generate', '--model', card, '--class', '3', '--steps', '1', '--out', out, '--json', '--quiet'])
+    expect(summaryOf(one).labels).toEqual(['3'])
+    expect((await recorded(summaryOf(one).files[0] as string)).command).toContain(' --class 3 ')
+  })
+})
+
+describe('outputs', () => {
+  it("records each image's own NFE for adaptive guidance", async () => {
+    const r = await run(['generate', '--model', tinyDit, '--class', 'bag,coat,sandal,trouser', '--count', '4', '--steps', '12', '--guidance', 'adaptive(threshold=0.9,space=x0):cfg(scale=3)', '--out', fresh(), '--json', '--quiet'])
+    expect(r.code).toBe(0)
+    const summary = summaryOf(r)
+    expect(summary.imageNfe).toHaveLength(4)
+    expect(summary.imageNfe.reduce((a, v) => a + v, 0) / 4).toBeCloseTo(summary.nfe, 12)
+    for (const [i, file] of summary.files.entries()) {
+      expect((await recorded(file)).nfe).toBe(summary.imageNfe[i])
+      expect((await pngTexts(file)).parameters).toContain(`, NFE: ${summary.imageNfe[i]}, `)
+    }
+  })
+
+  it('names files apart when the sampler, steps or attention differ, so comparisons keep every result', async () => {
+    const out = fresh()
+    const common = ['generate', '--model', attnDit, '--class', '1', '--out', out, '--json', '--quiet']
+    const runs = [await run([...common, '--steps', '2']), await run([...common, '--steps', '3']), await run([...common, '--steps', '2', '--sampler', 'euler-a']), await run([...common, '--steps', '2', '--attention', 'draft:keep=0.5'])]
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0, 0])
+    expect(new Set(runs.map((r) => summaryOf(r).files[0])).size).toBe(4)
+    expect(readdirSync(out)).toHaveLength(4)
+  })
+
+  it('--overwrite replaces an existing file', async () => {
+    const file = join(fresh(), 'x.png')
+    writeFileSync(file, 'old')
+    const r = await run(['generate', '--model', tinyDit, '--steps', '2', '--out', file, '--overwrite', '--quiet'])
+    expect(r.code).toBe(0)
+    expect((await pngTexts(file)).parameters).toMatch(/^T-shirt\/top\n/)
   })
 })

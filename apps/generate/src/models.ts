@@ -180,7 +180,7 @@ function classConditionalEngine(root: ClassConditionalDenoiser, base: ClassCondi
   // Cards without class names: the class range comes from the model's class embedding.
   const count = base.classCount
   const labelsOf = (conditioning: Conditioning, n: number): number[] => {
-    if (conditioning.negativePrompt !== undefined) throw new UsageError(`--negative-prompt needs a text-to-image model; ${card.name} is class-conditional (its unconditional branch is the null class).`)
+    if (conditioning.negativePrompt !== undefined) throw new UsageError(`--negative-prompt ${JSON.stringify(conditioning.negativePrompt)} needs a text-to-image model; ${card.name} is class-conditional (its unconditional branch is the null class).`)
     let values = conditioning.classes
     if (values === undefined && conditioning.prompt !== undefined) values = [conditioning.prompt]
     if (values === undefined) {
@@ -207,7 +207,7 @@ function classConditionalEngine(root: ClassConditionalDenoiser, base: ClassCondi
     precision: parts.precision,
     plan: (steps, o) => planFromCard(card, { steps, ...(o.spacing === undefined ? {} : { spacing: o.spacing }), ...(o.karras === undefined ? {} : { karras: o.karras }) }),
     shape: (n) => [n, channels, height, width],
-    labels: (conditioning, n) => labelsOf(conditioning, n).map((l) => names[l] ?? `class ${l}`),
+    labels: (conditioning, n) => labelsOf(conditioning, n).map((l) => names[l] ?? String(l)),
     denoiser: (conditioning, n) => Promise.resolve(root.withClasses(labelsOf(conditioning, n))),
     images: (samples) => Promise.resolve(toRawImages(samples, { range: card.image.range })),
     async dispose() {
@@ -228,7 +228,7 @@ const SAMPLER_OF_SCHEDULER: Readonly<Record<string, string>> = {
 async function diffusersEngine(folder: string, card: { defaults: CardDefaults | undefined; cardPath: string } | undefined, options: LoadOptions, sessionOptions: OnnxSessionOptions): Promise<Engine> {
   if (options.needsTunedModel) throw new UsageError('rlg needs a class-conditional base model and its RL fine-tune; diffusers folders hold one UNet.')
   if (options.attention !== undefined) throw new UsageError('--attention draft:... works on DiT models only; this is a Stable Diffusion UNet folder.')
-  if (options.precision !== undefined) throw new UsageError(`--precision does not apply to diffusers folders (${basename(folder)}): it picks a reduced-precision variant card of a class-conditional model.`)
+  if (options.precision !== undefined) throw new UsageError(`--precision ${options.precision} does not apply to diffusers folders (${basename(folder)}): it picks a reduced-precision variant card of a class-conditional model.`)
   const pipeline: DiffusersPipeline = await loadDiffusersPipeline(folder, { sessionOptions, ...(options.onWarning ? { onWarning: options.onWarning } : {}) })
   const unetSample = pipeline.io.unet.inputs.get('sample')
   const fixed = (d: unknown): number | undefined => (typeof d === 'number' && d > 0 ? d * pipeline.vaeScaleFactor : undefined)
@@ -236,7 +236,7 @@ async function diffusersEngine(folder: string, card: { defaults: CardDefaults | 
   const width = options.size?.width ?? fixed(unetSample?.shape[3]) ?? 512
   const name = card ? stem(card.cardPath) : basename(pipeline.directory)
   const promptOf = (c: Conditioning): string => {
-    if (c.classes !== undefined) throw new UsageError(`--class is for class-conditional models; ${name} is a text-to-image pipeline: use --prompt.`)
+    if (c.classes !== undefined) throw new UsageError(`--class ${JSON.stringify(c.classes.join(','))} is for class-conditional models; ${name} is a text-to-image pipeline: use --prompt.`)
     if (c.prompt === undefined) throw new UsageError(`${name} is a text-to-image pipeline: pass --prompt "..." (and optionally --negative-prompt).`)
     return c.prompt
   }

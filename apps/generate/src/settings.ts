@@ -59,7 +59,7 @@ export function samplingSettings(values: Values, engine: Engine): SamplingSettin
   const spacingOption = choiceOption(values, 'spacing', SPACINGS)
   const karrasOption = values.karras === true ? true : undefined
   if (engine.family === 'flow') {
-    const flag = spacingOption !== undefined ? '--spacing' : karrasOption ? '--karras' : undefined
+    const flag = spacingOption !== undefined ? `--spacing ${spacingOption}` : karrasOption ? '--karras' : undefined
     if (flag) throw new UsageError(`${flag} does not apply to ${engine.name}: it is a flow-matching model, whose timesteps follow sigma uniformly (spacing and Karras sigmas are for VP models).`)
   }
   const spacing = engine.family === 'vp' ? pick('spacing', spacingOption, d.spacing, 'linspace') : undefined

@@ -35,8 +35,8 @@ export async function fitLinearAg(values: Values, ctx: CommandContext): Promise<
     const labels = engine.labels(o.conditioning, count)
     const hash = settingsHash({ model: r.modelArg, precision: engine.precision?.precision, scale, space, sampler: r.settings.sampler.label, steps: r.settings.steps, spacing: r.settings.spacing, karras: r.settings.karras, attention: r.attention ?? 'dense', seed: o.seed, count, labels })
     const out = singleFileTarget(outArg, '.json', `linear-ag-${slug(engine.name, 32)}-${slug(r.settings.sampler.label, 16)}-${r.settings.steps}-${hash}.json`, 'fit-linear-ag')
-    checkTarget(out, o.overwrite)
     const folders = new OutputFolders(dirname(out), `the coefficients (--out ${out})`)
+    checkTarget(out, o.overwrite)
     try {
       folders.create()
       const t0 = performance.now()

@@ -76,8 +76,8 @@ export async function generate(values: Values, ctx: CommandContext): Promise<num
     const names = labels.map((label, i) => fileName(r, guidance.label, label, seeds[i] as number, hashes[i] as string))
     const targets = imageTargets(out, seeds, names)
     const planned: Planned[] = targets.map((target, i) => ({ seed: seeds[i] as number, label: labels[i] as string, target }))
-    for (const p of planned) checkTarget(p.target, o.overwrite)
     const folders = new OutputFolders(extname(out).toLowerCase() === '.png' ? dirname(out) : out, `the images (--out ${out})`)
+    for (const p of planned) checkTarget(p.target, o.overwrite)
     const files: string[] = []
     const imageNfe: number[] = []
     const totals = { seconds: 0, modelRuns: 0, branchEvaluations: 0, nfe: 0 }
@@ -158,7 +158,7 @@ export async function generate(values: Values, ctx: CommandContext): Promise<num
         sampler: r.settings.sampler.label,
         steps: r.settings.steps,
         ...(r.settings.spacing === undefined ? {} : { spacing: r.settings.spacing, karras: r.settings.karras }),
-        fromModel: r.settings.fromModel,
+        fromModel: explicit === undefined && engine.defaults.guidance !== undefined ? [...r.settings.fromModel, 'guidance'] : r.settings.fromModel,
         attention: engine.draft ? { spec: engine.draft.label, ...draftCounts(engine.draft) } : 'dense',
         files,
         seeds,

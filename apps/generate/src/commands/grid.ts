@@ -60,8 +60,8 @@ export async function grid(values: Values, ctx: CommandContext): Promise<number>
     const labels = engine.labels(o.conditioning, columns)
     const hash = settingsHash({ model: r.modelArg, precision: engine.precision?.precision, rows: rows.map((row) => row.label), sampler: r.settings.sampler.label, steps: r.settings.steps, spacing: r.settings.spacing, karras: r.settings.karras, attention: r.attention ?? 'dense', seed: o.seed, columns, labels, size: r.size, minCell, negativePrompt: o.conditioning.negativePrompt })
     const out = singleFileTarget(outArg, '.png', `grid-${slug(engine.name, 32)}-${slug(r.settings.sampler.label, 16)}-${r.settings.steps}-s${o.seed}-${hash}.png`, 'grid')
-    checkTarget(out, o.overwrite)
     const folders = new OutputFolders(dirname(out), `the grid (--out ${out})`)
+    checkTarget(out, o.overwrite)
     try {
       folders.create()
       const outcomes: RunOutcome[] = []
