@@ -51,6 +51,12 @@ describe('adaptive guidance', () => {
     const evaluations = calls.reduce((s, c) => s + c.reduce((t, b) => t + (b.samples?.length ?? 2), 0), 0)
     expect(r.nfe * 2).toBe(evaluations)
     expect(r.guidance.switchedSamples).toBeGreaterThanOrEqual(1)
+    // each image's own NFE: 20 positive evaluations plus its unconditional ones until it switched; image 0 first
+    expect(r.imageNfe).toHaveLength(2)
+    for (const v of r.imageNfe) expect(v > 20 && v < 40).toBe(true)
+    expect(r.imageNfe[0]).toBeLessThan(r.imageNfe[1] as number)
+    expect(r.imageNfe.reduce((a, v) => a + (40 - v), 0)).toBe(r.guidance.savedBranchEvaluations)
+    expect(((r.imageNfe[0] as number) + (r.imageNfe[1] as number)) / 2).toBe(r.nfe)
   })
 
   it('batch granularity switches the whole batch together', async () => {
