@@ -215,8 +215,9 @@ async function run(): Promise<void> {
   progress.value = 0
   const rows: RowView[] = []
   const rowCount = state.guidance.length
-  let className = state.className
-  let position = 'starting'
+  // The form's class select holds the card's names, so state.className is the image label.
+  const className = state.className
+  let position = 'loading the models'
   say('Starting…')
   try {
     const result = await runGrid(state, controller.signal, {
@@ -225,9 +226,9 @@ async function run(): Promise<void> {
         else runtimeLine.textContent = `onnxruntime-web: ${runtime.executionProvider}${runtime.executionProvider === 'wasm' ? `, ${runtime.threads} thread${runtime.threads === 1 ? '' : 's'}` : ''}; ${runtime.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (one thread)'}.`
       },
       onRowStart(r, label) {
-        className = fields.className.value
-        rows[r] = addRow(r, label, state, className)
-        ;(rows[r] as RowView).stats.textContent = 'running'
+        const view = addRow(r, label, state, className)
+        view.stats.textContent = 'running'
+        rows[r] = view
         position = `row ${r + 1}/${rowCount}`
       },
       onStep(r, step, steps, preview) {
