@@ -85,6 +85,9 @@ async function main(): Promise<void> {
     const args = process.getuid?.() === 0 ? ['--no-sandbox'] : []
     browser = await chromium.launch({ executablePath, headless: true, args: [...args, '--disable-dev-shm-usage'] })
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } })
+    // Generous waits: on a machine shared with training jobs, a click can take many seconds.
+    context.setDefaultTimeout(180_000)
+    context.setDefaultNavigationTimeout(300_000)
     const page = await context.newPage()
     const problems: string[] = []
     page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
