@@ -15,9 +15,12 @@ Captions seen in training (each draw picks one):
   front of the synonym half of the time when the image has one ("a photo of a dark coat").
 
 HELD_OUT_TEMPLATES and HELD_OUT_SYNONYMS never appear in training, not even in the tokenizer's BPE
-corpus; the paraphrase metric prompts with them. The held-out synonyms are made of words seen in
-training (plurals, "pair of ...", seen modifiers), since a text encoder trained only on these captions
-cannot know a word it has never met.
+corpus; the paraphrase metric prompts with them. The held-out templates bring words never seen in
+training ("image", "this is", "favourite"); the held-out synonyms are new combinations of seen words
+("winter jacket", "pair of sneakers"). Unseen *forms* of seen words do not work and are not asked
+for: with a BPE learned on these few captions every training word is one token, so "jackets" becomes
+unrelated pieces (j, acke, ts</w>) that nothing in training ties to "jacket" (the text encoder of a short
+run named the wrong class for 31 of 36 prompts with such plurals; CLIP's web-scale vocabulary has them).
 """
 from __future__ import annotations
 
@@ -38,20 +41,19 @@ SYNONYMS = [
     ['ankle boot', 'boot', 'ankle boots', 'short boot'],
 ]
 HELD_OUT_SYNONYMS = [
-    ['t-shirts', 'short-sleeved tee'],
+    ['short-sleeved tee', 't-shirt top'],
     ['long pants', 'pair of long trousers'],
-    ['sweaters', 'knit jumper'],
-    ['dresses', 'long summer dress'],
-    ['jackets', 'long winter coat'],
-    ['pair of sandals', 'summer sandals'],
-    ['shirts', 'collared blouse'],
-    ['pair of sneakers', 'running shoes'],
-    ['handbags', 'shoulder purse'],
+    ['knit pullover', 'winter sweater'],
+    ['long summer dress', 'summer gown'],
+    ['long winter coat', 'winter jacket'],
+    ['summer flip-flop', 'pair of sandals'],
+    ['collared blouse', 'button-up blouse'],
+    ['pair of sneakers', 'running trainer'],
+    ['shoulder purse', 'small handbag'],
     ['pair of ankle boots', 'short ankle boot'],
 ]
 # Plural phrases take no article ("a photo of sneakers").
-PLURAL = {'trousers', 'pants', 'sandals', 'sneakers', 'ankle boots', 't-shirts', 'long pants', 'sweaters', 'dresses',
-          'jackets', 'summer sandals', 'shirts', 'running shoes', 'handbags'}
+PLURAL = {'trousers', 'pants', 'sandals', 'sneakers', 'ankle boots', 'long pants'}
 
 TRAIN_TEMPLATES = ['{x}', '{a}', 'a photo of {a}', 'a picture of {a}', 'a black and white photo of {a}',
                    'a small photo of {a}', 'a photo of the {x}', 'a close-up photo of {a}', 'a product photo of {a}',
@@ -60,7 +62,7 @@ HELD_OUT_TEMPLATES = ['an image of {a}', 'this is {a}', 'a low resolution pictur
                       'a grayscale image of the {x}', 'there is {a} in this photo', 'my favourite {x}']
 
 DARK, BRIGHT = 1, 2
-ATTRIBUTE_WORDS = {DARK: ['dark', 'dim'], BRIGHT: ['bright', 'light']}
+ATTRIBUTE_WORDS = {DARK: ['dark'], BRIGHT: ['bright']}
 ATTRIBUTE_TEMPLATES = ['{w}', 'a {w} photo', 'something {w}']
 CLASS_PROMPT = 'a photo of {a}'
 NO_CLASS = 10

@@ -3,13 +3,15 @@
 and, for the per-component ``config.json`` files, by optimum's ONNX export. Shared by
 ``tooling/sd-miniature/build.py`` (random-weight fixtures) and ``tooling/train/train_sd.py`` (fashion-sd).
 
-Interfaces (names, dtypes, dynamic axes) of the convert script:
-    text_encoder/model.onnx  input_ids int32 {0: batch, 1: sequence} -> last_hidden_state, pooler_output
-    unet/model.onnx          sample {0: batch, 1: channels, 2: height, 3: width}, timestep float32 {0: batch},
-                             encoder_hidden_states {0: batch, 1: sequence} -> out_sample
-    vae_encoder/model.onnx   sample {0: batch, 1: channels, 2: height, 3: width} -> latent_sample
-                             (a *sample* of the posterior: ``encode(x).latent_dist.sample()``, unscaled)
-    vae_decoder/model.onnx   latent_sample {0: batch, 1: channels, 2: height, 3: width} -> sample
+Interfaces (names, dtypes, ranks) of the convert script:
+    text_encoder/model.onnx  input_ids int32 [batch, sequence] -> last_hidden_state, pooler_output
+    unet/model.onnx          sample, timestep float32 [batch], encoder_hidden_states -> out_sample
+    vae_encoder/model.onnx   sample -> latent_sample (a *sample* of the posterior:
+                             ``encode(x).latent_dist.sample()``, unscaled)
+    vae_decoder/model.onnx   latent_sample -> sample
+The convert script also makes the channels, height and width of the image tensors (and the UNet's text
+sequence) dynamic. ``*_IO`` below keep only the batch dynamic besides input_ids' sequence: a model
+trained at one size then states its latent and image sizes in its graph.
 """
 from __future__ import annotations
 
@@ -35,15 +37,11 @@ SD15_SCHEDULER = {
     "trained_betas": None,
 }
 
-IMAGE_AXES = {0: "batch", 1: "channels", 2: "height", 3: "width"}
+BATCH = {0: "batch"}
 TEXT_ENCODER_IO = (["input_ids"], ["last_hidden_state", "pooler_output"], {"input_ids": {0: "batch", 1: "sequence"}})
-UNET_IO = (
-    ["sample", "timestep", "encoder_hidden_states"],
-    ["out_sample"],
-    {"sample": IMAGE_AXES, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch", 1: "sequence"}},
-)
-VAE_ENCODER_IO = (["sample"], ["latent_sample"], {"sample": IMAGE_AXES})
-VAE_DECODER_IO = (["latent_sample"], ["sample"], {"latent_sample": IMAGE_AXES})
+UNET_IO = (["sample", "timestep", "encoder_hidden_states"], ["out_sample"], {"sample": BATCH, "timestep": BATCH, "encoder_hidden_states": BATCH})
+VAE_ENCODER_IO = (["sample"], ["latent_sample"], {"sample": BATCH})
+VAE_DECODER_IO = (["latent_sample"], ["sample"], {"latent_sample": BATCH})
 
 
 def export_onnx(model, args, path: Path, io, opset: int, producer: str) -> None:
