@@ -108,7 +108,7 @@ describe('guidekit generate', () => {
   })
 
   it('rewrites both models of rlg for draft attention', async () => {
-    const r = await run(['generate', '--model', attnDit, '--rl-model', attnDit, '--guidance', 'rlg:weight=1.5,inner=cfg:scale=3', '--attention', 'draft:keep=0.5,dense-steps=0.5', '--steps', '4', '--out', join(fresh(), 'r.png'), '--json', '--quiet'])
+    const r = await run(['generate', '--model', attnDit, '--rl-model', attnDit, '--guidance', 'rlg:scale=1.5,inner=cfg:scale=3', '--attention', 'draft:keep=0.5,dense-steps=0.5', '--steps', '4', '--out', join(fresh(), 'r.png'), '--json', '--quiet'])
     expect(r.code).toBe(0)
     // two models x 4 steps, the first 2 steps dense
     expect(JSON.parse(r.stdout)).toMatchObject({ nfe: 16, modelCalls: 8, attention: { denseRuns: 4, sparseRuns: 4 } })
@@ -147,7 +147,7 @@ describe('guidekit grid', () => {
   it('writes a labelled contact sheet: one row per strategy, one column per seed, RLG with the sibling RL model', async () => {
     const out = fresh()
     const file = join(out, 'grid.png')
-    const r = await run(['grid', '--model', tinyDit, '--guidance', 'cfg:scale=3; apg:scale=5', '--guidance', 'rlg:weight=1.5,inner=cfg:scale=3', '--columns', '3', '--steps', '3', '--out', file, '--json', '--quiet'])
+    const r = await run(['grid', '--model', tinyDit, '--guidance', 'cfg:scale=3; apg:scale=5', '--guidance', 'rlg:scale=1.5,inner=cfg:scale=3', '--columns', '3', '--steps', '3', '--out', file, '--json', '--quiet'])
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     const summary = JSON.parse(r.stdout)
@@ -155,7 +155,7 @@ describe('guidekit grid', () => {
     expect(summary.rows.map((row: { guidance: string; nfe: number; modelCalls: number }) => [row.guidance, row.nfe, row.modelCalls])).toEqual([
       ['cfg:scale=3', 6, 3],
       ['apg:scale=5', 6, 3],
-      ['rlg:weight=1.5,inner=cfg:scale=3', 12, 6],
+      ['rlg:scale=1.5,inner=cfg:scale=3', 12, 6],
     ])
     const meta = await sharp(file).metadata()
     // 28 px images upscaled x4 to 112 px cells; 3 columns, 3 rows plus the header
@@ -198,7 +198,7 @@ describe('the shipped fashion models', () => {
   })
 
   it.skipIf(!built('fashion-dit') || !built('fashion-dit-rl'))('rlg uses the shipped RL model by default', async () => {
-    const rl = await run(['generate', '--class', 'sneaker', '--steps', '3', '--guidance', 'rlg:weight=1.5,inner=cfg:scale=3', '--out', join(fresh(), 'c.png'), '--json', '--quiet'])
+    const rl = await run(['generate', '--class', 'sneaker', '--steps', '3', '--guidance', 'rlg:scale=1.5,inner=cfg:scale=3', '--out', join(fresh(), 'c.png'), '--json', '--quiet'])
     expect(rl.code).toBe(0)
     expect(JSON.parse(rl.stdout)).toMatchObject({ rlModel: 'fashion-dit-rl', nfe: 12, modelCalls: 6 })
   })
@@ -271,7 +271,7 @@ describe('bad input: one clear line, exit code 2', () => {
   })
 
   it('rlg with a model that has no RL sibling says how to pass one', async () => {
-    const r = await run(['generate', '--model', tinyUnet, '--guidance', 'rlg:weight=2'])
+    const r = await run(['generate', '--model', tinyUnet, '--guidance', 'rlg:scale=2'])
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/^guidekit: rlg needs an RL-fine-tuned model: pass --rl-model <path> \(no tiny-unet-rl\.onnx next to tiny-unet\.onnx\)\.\n$/)
   })

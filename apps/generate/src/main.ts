@@ -5,16 +5,17 @@ import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { Canvas, CHAR_WIDTH, LINE_HEIGHT, fitText, wrapText } from './canvas.js'
 import { EXIT, InterruptedError, UsageError, classify, oneLine } from './errors.js'
-import { buildGuidance, guidanceHelp } from './guidance.js'
-import type { BuiltGuidance } from './guidance.js'
+import { readFile } from 'node:fs/promises'
+import { buildGuidance, buildSampler, formatParameters, guidanceHelp, samplerHelp } from '@guidekit/grammar'
+import type { BuiltGuidance } from '@guidekit/grammar'
 import { DEFAULT_MODEL, SHIPPED_MODELS, loadEngine } from './models.js'
 import type { Conditioning, Engine } from './models.js'
+import type { DraftAttentionRun } from './draft.js'
 import { encodePng, ensureWritable, writeFileAtomic } from './png.js'
 import { progressReporter } from './progress.js'
 import type { ProgressReporter, ProgressStream } from './progress.js'
 import { runOnce } from './run.js'
 import type { RunOutcome } from './run.js'
-import { buildSampler, samplerHelp } from './samplers.js'
 
 export interface CliIo {
   readonly stdout: ProgressStream
@@ -33,7 +34,7 @@ const VERSION = (() => {
 })()
 
 export const DEFAULT_GUIDANCE = 'cfg:scale=3'
-export const DEFAULT_GRID_GUIDANCE = 'none; cfg:scale=3; cfg++:lambda=0.6; apg:scale=5,eta=0,momentum=-0.5; adaptive(threshold=0.999):apg(scale=5,eta=0,momentum=-0.5); rlg:weight=1.5,inner=cfg:scale=3'
+export const DEFAULT_GRID_GUIDANCE = 'none; cfg:scale=3; cfg++:scale=0.6; apg:scale=5,eta=0,momentum=-0.5; adaptive(threshold=0.999):apg(scale=5,eta=0,momentum=-0.5); rlg:scale=1.5,inner=cfg:scale=3'
 
 const EXIT_CODES = `Exit codes:
   0    success
@@ -64,7 +65,7 @@ const GUIDANCE_GRAMMAR = `Guidance grammar (--guidance):
   name(key=value,...)          the same, for nesting
   combinator(params):inner     adaptive, rlg and interval wrap another guider, e.g.
                                adaptive(threshold=0.99):apg(scale=8,eta=0)
-                               rlg:weight=1.5,inner=cfg:scale=3   (= rlg(weight=1.5):cfg(scale=3))
+                               rlg:scale=1.5,inner=cfg:scale=3   (= rlg(scale=1.5):cfg(scale=3))
                                interval(sigma=0.2..0.8):cfg(scale=4)
   linear-ag:coefficients=f.json  LinearAG with coefficients from guidekit fit-linear-ag
   spec; spec; ...              several strategies (grid rows)
@@ -299,11 +300,7 @@ function parametersText(s: Setup, o: { label: string; guidance: string; seed: nu
   ]
   if (s.engine.tunedName) fields.push(['RL model', s.rlModelArg ?? s.engine.tunedName])
   fields.push(['Attention', s.attention ?? 'dense'], ['NFE', o.nfe], ['Version', `guidekit ${VERSION}`])
-  const value = (v: string | number): string => (typeof v === 'string' && /[,:\n"]/.test(v) ? JSON.stringify(v) : String(v))
-  const lines = [o.label]
-  if (o.conditioning.negativePrompt !== undefined) lines.push(`Negative prompt: ${o.conditioning.negativePrompt}`)
-  lines.push(fields.map(([k, v]) => `${k}: ${value(v)}`).join(', '))
-  return lines.join('\n')
+  return formatParameters({ label: o.label, fields, ...(o.conditioning.negativePrompt === undefined ? {} : { negativePrompt: o.conditioning.negativePrompt }) })
 }
 
 function reproduceArgs(s: Setup, o: { guidance: string; seed: number; classOrPrompt: Conditioning }): string[] {
@@ -334,7 +331,7 @@ function generateTargets(out: string, seeds: readonly number[], names: readonly 
 async function generate(values: Values, io: CliIo, signal: AbortSignal, progress: ProgressReporter): Promise<number> {
   const guidanceValues = (values.guidance as string[] | undefined) ?? [DEFAULT_GUIDANCE]
   if (guidanceValues.length > 1) throw new UsageError('guidekit generate takes one --guidance; use guidekit grid to compare strategies.')
-  const [built] = await buildGuidance(guidanceValues[0] as string)
+  const [built] = await buildGuidance(guidanceValues[0] as string, { readFile: (path) => readFile(path, 'utf8') })
   const count = integer(values, 'count', 1, 1, 1000)
   const batchSize = integer(values, 'batch-size', Math.min(count, 8), 1, 256)
   const upscale = integer(values, 'upscale', 1, 1, 16)
@@ -420,7 +417,7 @@ async function generate(values: Values, io: CliIo, signal: AbortSignal, progress
         guider: guidance.guider.name,
         sampler: s.sampler.label,
         steps: s.steps,
-        attention: s.engine.draft ? { spec: s.engine.draft.label, sites: s.engine.draft.sites, denseRuns: s.engine.draft.counts.dense, sparseRuns: s.engine.draft.counts.sparse } : 'dense',
+        attention: s.engine.draft ? draftSummary(s.engine.draft) : 'dense',
         files,
         seeds,
         labels,
@@ -442,6 +439,13 @@ async function generate(values: Values, io: CliIo, signal: AbortSignal, progress
 
 const round = (v: number): number => Math.round(v * 1000) / 1000
 
+/** Draft attention in the JSON summary: sites per model (by card name) and dense/sparse runs. */
+function draftSummary(draft: DraftAttentionRun): Record<string, unknown> {
+  const d = draft.denoiser
+  const sites = Object.fromEntries(Object.entries(d.sites).map(([name, n]) => [d.models[name]?.card.name ?? name, n]))
+  return { spec: draft.label, sites, denseRuns: d.runs.dense, sparseRuns: d.runs.sparse }
+}
+
 async function grid(values: Values, io: CliIo, signal: AbortSignal, progress: ProgressReporter): Promise<number> {
   const explicit = values.guidance as string[] | undefined
   const columns = integer(values, 'columns', 4, 1, 16)
@@ -450,7 +454,7 @@ async function grid(values: Values, io: CliIo, signal: AbortSignal, progress: Pr
   if (extname(out).toLowerCase() !== '.png') throw new UsageError(`--out for grid must be a .png file, got "${out}".`)
   ensureWritable(out)
   let rows: BuiltGuidance[] = []
-  for (const g of explicit ?? [DEFAULT_GRID_GUIDANCE]) rows.push(...(await buildGuidance(g)))
+  for (const g of explicit ?? [DEFAULT_GRID_GUIDANCE]) rows.push(...(await buildGuidance(g, { readFile: (path) => readFile(path, 'utf8') })))
   let needsTuned = rows.some((r) => r.needsTunedModel)
   let s: Setup
   try {

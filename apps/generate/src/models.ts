@@ -2,10 +2,9 @@
 // ONNX folder, behind one small interface the commands use.
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
-import { flowPlan, vpPlan, vpSchedule } from '@guidekit/core'
 import type { Denoiser, NoiseFamily, SamplingPlan, Tensor } from '@guidekit/core'
-import { classConditionalDenoiser, classLabel, loadClassConditionalModel, loadDiffusersPipeline, toRawImages } from '@guidekit/onnx'
-import type { ClassConditionalModel, DiffusersPipeline, ModelCard, OnnxSessionOptions, RawImage } from '@guidekit/onnx'
+import { classConditionalDenoiser, classLabel, loadClassConditionalModel, loadDiffusersPipeline, planFromCard, toRawImages } from '@guidekit/onnx'
+import type { ClassConditionalDenoiser, ClassConditionalModel, DiffusersPipeline, OnnxSessionOptions, RawImage } from '@guidekit/onnx'
 import { UsageError } from './errors.js'
 import { applyDraftAttention, type DraftAttentionRun } from './draft.js'
 
@@ -133,47 +132,28 @@ export async function loadEngine(options: LoadOptions): Promise<Engine> {
     loaded.push(base)
     let tuned: ClassConditionalModel | undefined
     if (options.needsTunedModel) {
-      tuned = await loadClassConditionalModel(await tunedSource(options, base.path), { sessionOptions })
+      tuned = await loadClassConditionalModel(await tunedSource(options, where.path), { sessionOptions })
       loaded.push(tuned)
     }
+    const models: Record<string, ClassConditionalModel> = tuned ? { base, tuned } : { base }
+    let root: ClassConditionalDenoiser = classConditionalDenoiser({ models, classes: [0] })
     let draft: DraftAttentionRun | undefined
-    let models: Record<string, ClassConditionalModel> = tuned ? { base, tuned } : { base }
     if (options.attention !== undefined) {
-      const result = await applyDraftAttention(models, options.attention, sessionOptions)
+      const result = await applyDraftAttention(root, options.attention, sessionOptions)
       if (result) {
-        draft = result.run
-        loaded.push(...result.owned)
-        models = result.models
+        draft = result
+        root = result.denoiser
       }
     }
-    return classConditionalEngine(models, tuned ? (models.tuned as ClassConditionalModel).card.name : undefined, draft, loaded)
+    return classConditionalEngine(root, tuned ? tuned.card.name : undefined, draft, loaded)
   } catch (error) {
     await Promise.all(loaded.map((m) => m.dispose()))
     throw error
   }
 }
 
-function flowOrVpPlan(card: ModelCard, steps: number): SamplingPlan {
-  const s = card.schedule
-  if (s.family === 'flow') return flowPlan({ steps, ...(s.shift === undefined ? {} : { shift: s.shift }), ...(s.trainSteps === undefined ? {} : { trainSteps: s.trainSteps }) })
-  const schedule = vpSchedule({
-    ...(s.betaSchedule === undefined ? {} : { betaSchedule: s.betaSchedule }),
-    ...(s.betaStart === undefined ? {} : { betaStart: s.betaStart }),
-    ...(s.betaEnd === undefined ? {} : { betaEnd: s.betaEnd }),
-    ...(s.trainSteps === undefined ? {} : { trainSteps: s.trainSteps }),
-  })
-  // Trailing spacing starts at the last train step (zero terminal SNR is not assumed); good at few steps.
-  return vpPlan(schedule, { steps, spacing: 'trailing' })
-}
-
-function classConditionalEngine(
-  models: Record<string, ClassConditionalModel>,
-  tunedName: string | undefined,
-  draft: DraftAttentionRun | undefined,
-  owned: readonly ClassConditionalModel[],
-): Engine {
-  const base = models.base as ClassConditionalModel
-  const card = base.card
+function classConditionalEngine(root: ClassConditionalDenoiser, tunedName: string | undefined, draft: DraftAttentionRun | undefined, owned: readonly ClassConditionalModel[]): Engine {
+  const card = root.card
   const { channels, height, width } = card.image
   const names = card.classes ?? []
   const labelsOf = (conditioning: Conditioning, count: number): number[] => {
@@ -192,21 +172,18 @@ function classConditionalEngine(
   return {
     kind: 'class-conditional',
     name: card.name,
-    family: base.family,
+    family: root.family,
     tunedName,
     draft,
-    plan: (steps) => {
-      const plan = flowOrVpPlan(card, steps)
-      draft?.setPlan(plan)
-      return plan
-    },
+    plan: (steps) => planFromCard(card, { steps }),
     shape: (count) => [count, channels, height, width],
     labels: (conditioning, count) => labelsOf(conditioning, count).map((l) => names[l] ?? String(l)),
     async denoiser(conditioning, count) {
-      return classConditionalDenoiser({ models, classes: labelsOf(conditioning, count) })
+      return root.withClasses(labelsOf(conditioning, count))
     },
     images: async (samples) => toRawImages(samples, { range: card.image.range }),
     async dispose() {
+      await root.dispose()
       await Promise.all(owned.map((m) => m.dispose()))
     },
   }

@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { GuidekitError, check } from '@guidekit/core'
+import { GuidekitError, check, type GuidekitErrorCode } from '@guidekit/core'
 import {
   type GraphProto,
   type ModelProto,
@@ -8,8 +8,6 @@ import {
   NodeProtoSchema,
   StringStringEntryProtoSchema,
   TensorProto_DataType,
-} from './internal/onnx-proto/onnx_pb.js'
-import {
   NodeEmitter,
   collectNames,
   floatTensor,
@@ -21,7 +19,8 @@ import {
   intsAttribute,
   tensorValues,
   valueInfo,
-} from './internal/onnx.js'
+  decodeModel,
+} from '@guidekit/onnx/graph'
 import { type DraftGeometry, type DraftLayout, draftGeometry, reorderIndices } from './layout.js'
 import { type DraftSelection, checkSelection } from './selection.js'
 
@@ -123,26 +122,19 @@ interface Matched {
   scale: number | { tensor: string; reciprocal: boolean } | undefined
 }
 
-function fail(code: string, message: string, details: Record<string, unknown> = {}): never {
+function fail(code: GuidekitErrorCode, message: string, details: Record<string, unknown> = {}): never {
   throw new GuidekitError(code, message, { details })
 }
 
 /** Decodes an ONNX model, with a clear error for bytes that are not one. */
-export function decodeModel(bytes: Uint8Array): ModelProto {
+function decodeBytes(bytes: Uint8Array): ModelProto {
   check(bytes instanceof Uint8Array, 'modelBytes', typeof bytes, 'a Uint8Array with the .onnx file contents')
-  let model: ModelProto
-  try {
-    model = fromBinary(ModelProtoSchema, bytes)
-  } catch (cause) {
-    throw new GuidekitError('MODEL_ERROR', `The bytes are not an ONNX model (${(cause as Error).message}); pass the contents of a .onnx file.`, { cause })
-  }
-  if (model.graph === undefined) fail('MODEL_ERROR', 'The ONNX model has no graph; pass the contents of a .onnx file.')
-  return model
+  return decodeModel(bytes)
 }
 
 /** Reads the draft-attention facts stored in a rewritten model, or undefined for other models. */
 export function readDraftModelInfo(modelBytes: Uint8Array): DraftModelInfo | undefined {
-  const entry = decodeModel(modelBytes).metadataProps.find((p) => p.key === draftMetadataKey)
+  const entry = decodeBytes(modelBytes).metadataProps.find((p) => p.key === draftMetadataKey)
   return entry === undefined ? undefined : (JSON.parse(entry.value) as DraftModelInfo)
 }
 
@@ -195,7 +187,7 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
   const queryBlocksPerGroup = options.queryBlocksPerGroup ?? 32
   check(Number.isInteger(queryBlocksPerGroup) && queryBlocksPerGroup >= 1, 'queryBlocksPerGroup', queryBlocksPerGroup, 'a positive integer')
 
-  const model = decodeModel(modelBytes)
+  const model = decodeBytes(modelBytes)
   const g = model.graph!
   if (model.metadataProps.some((p) => p.key === draftMetadataKey)) {
     fail('INVALID_ARGUMENT', 'This model was already rewritten for draft attention; rewrite the original model instead.')

@@ -75,7 +75,7 @@ feeds.sample = new ort.Tensor('float32', new Float32Array([...x.data, ...x.data]
 let cached: Prediction[] = []
 for (let i = 0; i < 3; i++) {
   await model.session.run(feeds)
-  cached = await denoiser.predict({ x, sigma, timestep, branches: [{ role: 'positive' }, { role: 'negative' }] })
+  cached = await denoiser.predict({ x, sigma, timestep, step: 0, steps: 1, branches: [{ role: 'positive' }, { role: 'negative' }] })
 }
 const runTimes: number[] = []
 const predictTimes: number[] = []
@@ -84,7 +84,7 @@ for (let i = 0; i < repeats * 3; i++) {
   await model.session.run(feeds)
   runTimes.push(performance.now() - t0)
   t0 = performance.now()
-  cached = await denoiser.predict({ x, sigma, timestep, branches: [{ role: 'positive' }, { role: 'negative' }] })
+  cached = await denoiser.predict({ x, sigma, timestep, step: 0, steps: 1, branches: [{ role: 'positive' }, { role: 'negative' }] })
   predictTimes.push(performance.now() - t0)
 }
 const ortRunMs = median(runTimes)
@@ -93,7 +93,7 @@ const predictMs = median(predictTimes)
 const guiders: [string, Guider][] = [
   ['cfg w=3', cfg({ scale: 3 })],
   ['apg w=5', apg({ scale: 5, eta: 0, momentum: -0.5 })],
-  ['cfg++ lambda=0.8', cfgPlusPlus({ lambda: 0.8 })],
+  ['cfg++ lambda=0.8', cfgPlusPlus({ scale: 0.8 })],
 ]
 const samplerSession = euler().start({ steps, sigmas: plan.sigmas, family: plan.family, noise: { next: (s: readonly number[]) => Tensor.zeros(s) } } as never)
 const guidanceRows: { guider: string; guidanceMs: number; ratio: number }[] = []
