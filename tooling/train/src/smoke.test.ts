@@ -88,7 +88,7 @@ function readJson(path: string): Record<string, unknown> {
 
 function expectCommon(card: SmokeCard, name: string, out: string, stdout: string): void {
   expect(card.name).toBe(name)
-  expect(card.cardVersion).toBe(1)
+  expect(card.cardVersion).toBe(2)
   expect(card.onnx.file).toBe(`${name}.onnx`)
   expect(card.onnx.opset).toBe(17)
   expect(card.classes).toHaveLength(10)
