@@ -93,7 +93,7 @@ describe.runIf(present)('fashion-sd', () => {
   })
 
   // What the card's metrics claim, in small: the default trajectory draws the classes it is asked for.
-  it.runIf(exportDir === shipped)('draws the classes it is prompted for (shipped evaluator, the card defaults)', async () => {
+  it.runIf(exportDir === shipped)('draws the classes it is prompted for (shipped evaluator, the card defaults)', { timeout: 240_000 }, async () => {
     const pipeline = await loadDiffusersPipeline(sd.folder, { sessionOptions: { threads: 1 } })
     const evaluator = await openSession(fashionModel('fashion-eval').onnxPath, { threads: 1 })
     try {

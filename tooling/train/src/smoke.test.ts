@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { Tensor, ddim, sample } from '@guidekit/core'
+import type { Guider } from '@guidekit/core'
+import { loadDiffusersPipeline, toRawImages } from '@guidekit/onnx'
 
 // Runs each training script's --smoke mode (a few steps on a few hundred images, random evaluator,
 // outputs in a temp dir) with Debian's PyTorch. Machines without it skip, saying why.
@@ -81,6 +84,10 @@ function onnxIo(paths: string[]): { opset: number; inputs: IoDims[]; outputs: Io
   ].join('\n')
   return JSON.parse(execFileSync(python, ['-c', code, ...paths], { encoding: 'utf8' })) as ReturnType<typeof onnxIo>
 }
+
+// One train_sd.py smoke run shared by the layout test and the loader test (whichever runs first makes it).
+let sdRun: ReturnType<typeof runSmoke> | undefined
+const sdSmoke = (): ReturnType<typeof runSmoke> => (sdRun ??= runSmoke('train_sd.py', 'fashion-sd'))
 
 function readJson(path: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
@@ -168,10 +175,10 @@ describe.skipIf(skipReason !== undefined)('training scripts, --smoke', () => {
   })
 
   it('train_sd.py exports fashion-sd in the Stable Diffusion 1.5 ONNX layout', { timeout: 180_000 }, () => {
-    const { out, card, stdout } = runSmoke('train_sd.py', 'fashion-sd')
+    const { out, card, stdout } = sdSmoke()
     const dir = join(out, 'fashion-sd')
     expect(stdout).toMatch(/^FINAL fashion-sd: /m)
-    expect(card).toMatchObject({ name: 'fashion-sd', cardVersion: 1, kind: 'text-to-image', folder: 'fashion-sd', parameterization: 'epsilon' })
+    expect(card).toMatchObject({ name: 'fashion-sd', cardVersion: 2, kind: 'text-to-image', folder: 'fashion-sd', parameterization: 'epsilon' })
     expect(card.classes).toHaveLength(10)
     expect(card.image).toEqual({ channels: 1, height: 28, width: 28, range: [-1, 1] })
     expect(card.training.seed).toBe(0)
@@ -251,5 +258,69 @@ describe.skipIf(skipReason !== undefined)('training scripts, --smoke', () => {
     expect(captions.heldOutTemplates.filter((t) => captions.trainTemplates.includes(t))).toEqual([])
     expect(captions.heldOutSynonyms.flat().filter((s) => captions.trainSynonyms.flat().includes(s))).toEqual([])
     expect(readFileSync(join(out, 'fashion-sd.grid.png')).subarray(1, 4).toString('latin1')).toBe('PNG')
+  })
+
+  // The same export through guidekit's loader, with no special case: what it reads from the VAE config and
+  // the graphs, the tokenizer against the Python BPE that trained the model, and a short CFG run.
+  it("fashion-sd's export loads, samples, decodes and encodes through loadDiffusersPipeline", { timeout: 240_000 }, async () => {
+    const { out, card } = sdSmoke()
+    const dir = join(out, 'fashion-sd')
+    const sd = await loadDiffusersPipeline(dir, { sessionOptions: { threads: 1 } })
+    try {
+      const vae = readJson(join(dir, 'vae_decoder', 'config.json'))
+      expect(sd.vae.path).toBe(join(dir, 'vae_decoder', 'config.json'))
+      expect(sd.scalingFactor).toBe(vae.scaling_factor)
+      expect(sd.scalingFactor).toBe((card.architecture as { vae: { scalingFactor: number } }).vae.scalingFactor)
+      expect(sd).toMatchObject({ vaeScaleFactor: 4, latentChannels: 4, imageChannels: 1, imageSize: { height: 28, width: 28 }, hasEncoder: true, parameterization: 'epsilon' })
+      expect(sd.latentShape({ batch: 2 })).toEqual([2, 4, 7, 7])
+      expect(() => sd.latentShape({ batch: 1, height: 32, width: 32 })).toThrow(/must be 28 pixels/)
+
+      // SD1.5's tokenizer conventions, and the ids the text encoder was trained on
+      const { tokenizer } = sd
+      expect(tokenizer.maxLength).toBe(77)
+      expect(tokenizer.padTokenId).toBe(tokenizer.eosTokenId)
+      const prompts = ['a photo of a sneaker', 'dark trousers', '', 'A Shiny, NEW handbag!', "someone's ankle boots 42"]
+      const code = [
+        'import json, sys',
+        `sys.path.insert(0, ${JSON.stringify(trainDir)})`,
+        'from clip_bpe import ClipBpe',
+        'd = sys.argv[1]',
+        'vocab = json.load(open(d + "/vocab.json"))',
+        'merges = [tuple(l.split()) for l in open(d + "/merges.txt", encoding="utf-8").read().splitlines()[1:] if l.strip()]',
+        'bpe = ClipBpe(vocab, merges)',
+        'print(json.dumps([bpe.encode(p) for p in json.loads(sys.argv[2])]))',
+      ].join('\n')
+      const pythonIds = JSON.parse(execFileSync(python, ['-c', code, join(dir, 'tokenizer'), JSON.stringify(prompts)], { encoding: 'utf8' })) as number[][]
+      expect(prompts.map((p) => tokenizer.encode(p).ids)).toEqual(pythonIds)
+
+      const width = (card.architecture as { textEncoder: { width: number } }).textEncoder.width
+      expect((await sd.encodePrompts(['a photo of a sneaker', ''])).shape).toEqual([2, 77, width])
+      const denoiser = await sd.denoiser({ prompt: ['a photo of a sneaker', 'a photo of a bag'], negativePrompt: 'dark' })
+      const cfg: Guider = {
+        specificationVersion: 'v1',
+        name: 'cfg(3)',
+        start: () => ({
+          async step(ctx) {
+            const [c, u] = await ctx.predict([{ role: 'positive' }, { role: 'negative' }])
+            const d = new Tensor(u!.denoised.data.map((v, i) => v + 3 * ((c!.denoised.data[i] as number) - v)), u!.denoised.shape)
+            return { denoised: d, renoise: d }
+          },
+        }),
+      }
+      const result = await sample({ denoiser, guider: cfg, sampler: ddim(), plan: sd.plan({ steps: 3 }), shape: sd.latentShape({ batch: 2 }), seed: 1 })
+      expect(denoiser.modelCalls).toBe(3)
+      const images = await sd.decode(result.samples)
+      expect(images.shape).toEqual([2, 1, 28, 28])
+      expect(images.data.every((v) => v >= 0 && v <= 1)).toBe(true)
+      expect(toRawImages(images, { range: [0, 1] }).map((i) => [i.channels, i.width, i.height])).toEqual([
+        [1, 28, 28],
+        [1, 28, 28],
+      ])
+      const latents = await sd.encode(images)
+      expect(latents.shape).toEqual([2, 4, 7, 7])
+      expect(latents.data.every(Number.isFinite)).toBe(true)
+    } finally {
+      await sd.dispose()
+    }
   })
 })
