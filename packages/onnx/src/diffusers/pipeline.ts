@@ -359,7 +359,7 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
             const { data } = readFloat(out.out_sample, unet.name, 'out_sample')
             const outs = splitCall(new Tensor(data, xs.shape), c)
             const ins = splitCall(xs, c)
-            const results: Prediction[] = new Array(branches.length)
+            const results = new Array<Prediction>(branches.length)
             c.segments.forEach((s, k) => {
               results[s.branchIndex] = toPrediction({ output: outs[k] as Tensor, x: ins[k] as Tensor, sigma, parameterization, family: 'vp' })
             })
