@@ -25,10 +25,8 @@
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +34,13 @@ import onnx
 from onnx import TensorProto, helper
 import torch
 
-from clip_bpe import BOS, EOS, ClipBpe, build_vocab, learn_merges
 from modules import TinyClassConditional, TinyClipTextModel, TinyUNet2DCondition, TinyVaeDecoder
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tooling" / "train"))  # the CLIP BPE and SD layout shared with train_sd.py
+from clip_bpe import ClipBpe, write_json, write_tokenizer  # noqa: E402
+from sd_layout import export_onnx, write_model_index, write_scheduler  # noqa: E402
+
 OUT = ROOT / "packages" / "onnx" / "src" / "__fixtures__"
 OPSET = 14  # the diffusers script's default
 
@@ -59,24 +60,7 @@ NUM_MERGES = 180
 
 
 def export(model, args, path: Path, input_names, output_names, dynamic_axes):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        model,
-        args,
-        path.as_posix(),
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_axes=dynamic_axes,
-        do_constant_folding=True,
-        opset_version=OPSET,
-    )
-    # Strip doc strings (source paths of this machine) to keep fixtures small and reproducible.
-    m = onnx.load(path.as_posix())
-    for node in m.graph.node:
-        node.doc_string = ""
-    m.producer_name = "guidekit-sd-miniature"
-    onnx.checker.check_model(m)
-    onnx.save(m, path.as_posix())
+    export_onnx(model, args, path, (input_names, output_names, dynamic_axes), OPSET, "guidekit-sd-miniature")
 
 
 def det_input(shape, phase: float = 0.0) -> np.ndarray:
@@ -96,40 +80,8 @@ def scale_weights(model: torch.nn.Module, factor: float) -> None:
             p.mul_(factor)
 
 
-def write_json(path: Path, value) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def build_tokenizer(folder: Path) -> ClipBpe:
-    merges = learn_merges(CORPUS, NUM_MERGES)
-    vocab = build_vocab(merges)
-    write_json(folder / "vocab.json", vocab)
-    # CLIP's merges.txt: a version header line, then one "a b" pair per line.
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
-
-    def added(content):
-        return {"__type": "AddedToken", "content": content, "lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
-
-    # As shipped in runwayml/stable-diffusion-v1-5/tokenizer (from openai/clip-vit-large-patch14).
-    write_json(folder / "special_tokens_map.json", {"bos_token": added(BOS), "eos_token": added(EOS), "pad_token": EOS, "unk_token": added(EOS)})
-    write_json(
-        folder / "tokenizer_config.json",
-        {
-            "add_prefix_space": False,
-            "bos_token": added(BOS),
-            "do_lower_case": True,
-            "eos_token": added(EOS),
-            "errors": "replace",
-            "model_max_length": 77,
-            "name_or_path": "openai/clip-vit-large-patch14",
-            "pad_token": EOS,
-            "special_tokens_map_file": "./special_tokens_map.json",
-            "tokenizer_class": "CLIPTokenizer",
-            "unk_token": added(EOS),
-        },
-    )
-    return ClipBpe(vocab, merges)
+    return write_tokenizer(folder, CORPUS, NUM_MERGES, "openai/clip-vit-large-patch14")
 
 
 def to_fp16_io(src: Path, dst: Path, float_inputs, float_outputs) -> None:
@@ -321,38 +273,9 @@ def build_sd(golden: dict) -> None:
         image = vae(latents)
     golden["vaeDecoder"] = {"input": {"shape": [1, 4, 8, 8], "phase": 1.0}, "sample": summary(image.numpy())}
 
-    write_json(
-        folder / "scheduler" / "scheduler_config.json",
-        {
-            "_class_name": "PNDMScheduler",
-            "_diffusers_version": "0.6.0",
-            "beta_end": 0.012,
-            "beta_schedule": "scaled_linear",
-            "beta_start": 0.00085,
-            "clip_sample": False,
-            "num_train_timesteps": 1000,
-            "set_alpha_to_one": False,
-            "skip_prk_steps": True,
-            "steps_offset": 1,
-            "trained_betas": None,
-        },
-    )
+    write_scheduler(folder)
     # As written by OnnxStableDiffusionPipeline.save_pretrained (the diffusers script) without a safety checker.
-    write_json(
-        folder / "model_index.json",
-        {
-            "_class_name": "OnnxStableDiffusionPipeline",
-            "_diffusers_version": "0.6.0",
-            "feature_extractor": [None, None],
-            "requires_safety_checker": False,
-            "safety_checker": [None, None],
-            "scheduler": ["diffusers", "PNDMScheduler"],
-            "text_encoder": ["diffusers", "OnnxRuntimeModel"],
-            "tokenizer": ["transformers", "CLIPTokenizer"],
-            "unet": ["diffusers", "OnnxRuntimeModel"],
-            "vae_decoder": ["diffusers", "OnnxRuntimeModel"],
-        },
-    )
+    write_model_index(folder, ["text_encoder", "unet", "vae_decoder"])
 
 
 def main() -> None:

@@ -215,12 +215,15 @@ def ema_decays(args: argparse.Namespace) -> list[float]:
     return [float(d) for d in str(args.ema).split(',')]
 
 
-def train_generator(model: nn.Module, args: argparse.Namespace, ckpt: Path, loss_fn) -> dict:
+def train_generator(model: nn.Module, args: argparse.Namespace, ckpt: Path, loss_fn,
+                    data: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
     """The training loop shared by the generators: AdamW (betas 0.9/beta2) with warmup + cosine to 10%
     (time-budgeted), one EMA per decay in `--ema`, gradient clipping, progress lines and periodic
-    checkpoints in `ckpt`. `loss_fn(model, x0, y, g)` gives the loss of one batch. With `--skip-train`,
-    loads the checkpoint instead. Leaves the first EMA's weights in `model` (eval mode) and returns the
-    run's facts: wallSeconds, images, optimizerSteps, plannedSteps, batchSize."""
+    checkpoints in `ckpt`. `loss_fn(model, x0, y, g)` gives the loss of one batch of `data` (default:
+    the Fashion-MNIST train images and labels; any pair of tensors indexed along dim 0 works, e.g.
+    latents, token ids). With `--skip-train`, loads the checkpoint instead. Leaves the first EMA's
+    weights in `model` (eval mode) and returns the run's facts: wallSeconds, images, optimizerSteps,
+    plannedSteps, batchSize."""
     decays = ema_decays(args)
     if args.skip_train:
         state = torch.load(ckpt, map_location='cpu')
@@ -229,7 +232,7 @@ def train_generator(model: nn.Module, args: argparse.Namespace, ckpt: Path, loss
         return state['facts']
     batch = 32 if args.smoke else args.batch_size
     steps = 6 if args.smoke else max(1, args.images // batch)
-    x, y = load_fashion('train', limit=512 if args.smoke else None)
+    x, y = data if data is not None else load_fashion('train', limit=512 if args.smoke else None)
     emas = [EMA(model, d) for d in decays]
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, args.beta2), weight_decay=0.0)
     g = torch.Generator().manual_seed(args.seed)

@@ -1,4 +1,6 @@
 export { fashionModel } from './fashion-model.js'
 export type { FashionModel } from './fashion-model.js'
-export { fashionModelNames } from './names.js'
-export type { FashionCard, FashionModelName } from './names.js'
+export { fashionPipeline } from './fashion-pipeline.js'
+export type { FashionPipeline } from './fashion-pipeline.js'
+export { fashionModelNames, fashionPipelineNames } from './names.js'
+export type { FashionCard, FashionModelName, FashionPipelineName } from './names.js'

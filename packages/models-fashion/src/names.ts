@@ -8,3 +8,8 @@ export type FashionModelName = (typeof fashionModelNames)[number]
 
 /** The card type of each model: the evaluator has an `EvaluatorCard`, the generators a `GeneratorCard`. */
 export type FashionCard<N extends FashionModelName> = N extends 'fashion-eval' ? EvaluatorCard : GeneratorCard
+
+/** The text-to-image pipelines this package ships: diffusers ONNX folders (`models/<name>/`) with a card next to them. */
+export const fashionPipelineNames = ['fashion-sd'] as const
+
+export type FashionPipelineName = (typeof fashionPipelineNames)[number]

@@ -72,6 +72,13 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     expect(sd.latentChannels).toBe(4)
     expect(sd.latentShape({ batch: 2, height: 64, width: 48 })).toEqual([2, 4, 8, 6])
     expect(() => sd.latentShape({ batch: 1, height: 60, width: 64 })).toThrow(/multiple of 8/)
+    // no vae_decoder/config.json (diffusers' convert script): SD1.x's VAE values; RGB from the decoder graph
+    expect(sd.vae.path).toBeUndefined()
+    expect(sd.scalingFactor).toBe(0.18215)
+    expect(sd.vaeScaleFactor).toBe(8)
+    expect(sd.imageChannels).toBe(3)
+    expect(sd.imageSize).toEqual({ height: 512, width: 512 })
+    expect(sd.latentShape({ batch: 1 })).toEqual([1, 4, 64, 64])
     expect(sd.io.textEncoder.inputs.get('input_ids')?.dtype).toBe('int32')
     expect(sd.io.unet.inputs.get('timestep')).toMatchObject({ dtype: 'float32', shape: ['batch'] })
   })

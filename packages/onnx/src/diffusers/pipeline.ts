@@ -5,7 +5,7 @@ import type { Branch, DenoiseRequest, Denoiser, Parameterization, Prediction, Sa
 import type * as ort from 'onnxruntime-node'
 import { gatherCall, planCalls, splitCall } from '../internal/batching.js'
 import type { ModelCall } from '../internal/batching.js'
-import { checkIo, floatFeed, numericFeed, readFloat, runSession, sessionInputs, sessionOutputs, throwIfAborted } from '../internal/io.js'
+import { checkIo, floatFeed, numericFeed, readFloat, runSession, sessionInputs, sessionOutputs } from '../internal/io.js'
 import type { IoInfo } from '../internal/io.js'
 import { openSession } from '../session.js'
 import type { OnnxSessionOptions } from '../session.js'
@@ -13,16 +13,16 @@ import { loadClipTokenizer } from './clip-tokenizer.js'
 import type { ClipTokenizer } from './clip-tokenizer.js'
 import { parseSchedulerConfig, planFromConfig, scheduleFromConfig } from './scheduler-config.js'
 import type { DiffusersSchedulerConfig } from './scheduler-config.js'
-
-/** Stable Diffusion 1.x/2.x VAE latent scaling factor (`vae.config.scaling_factor`). */
-export const SD_LATENT_SCALING_FACTOR = 0.18215
+import type { VaeConfig } from './vae-config.js'
+import { fixedDim, pipelineVae } from './vae.js'
+import type { ComponentSession } from './vae.js'
 
 /** Options of {@link loadDiffusersPipeline}. */
 export interface DiffusersPipelineOptions {
   readonly sessionOptions?: OnnxSessionOptions
   /** Receives warnings (prompt truncation); default `console.warn`. */
   readonly onWarning?: (message: string) => void
-  /** VAE latent scaling factor; default 0.18215 (SD1.x/2.x; ONNX exports do not ship the VAE config). */
+  /** VAE latent scaling factor; default `scaling_factor` of `vae_decoder/config.json`, else 0.18215 (SD1.x/2.x). */
   readonly scalingFactor?: number
 }
 
@@ -57,22 +57,44 @@ export interface DiffusersPipeline {
   readonly tokenizer: ClipTokenizer
   /** UNet latent channels (4 for SD). */
   readonly latentChannels: number
-  /** Image pixels per latent pixel (8 for SD). */
+  /** Image pixels per latent pixel (8 for SD): `2^(len(block_out_channels) - 1)` of the VAE config. */
   readonly vaeScaleFactor: number
+  /** The VAE latent scaling factor in use (the option, else the VAE config's, else 0.18215). */
   readonly scalingFactor: number
+  /** The VAE config as read (`path` undefined when the export ships none and SD1.x values apply). */
+  readonly vae: VaeConfig
+  /** Channels of decoded images (3 for SD; 1 for grayscale models): the decoder's output, else `out_channels`. */
+  readonly imageChannels: number
+  /** The image size the model makes by default: the UNet's fixed latent size times `vaeScaleFactor`, else the VAE config's `sample_size`, else 512 x 512. */
+  readonly imageSize: { readonly height: number; readonly width: number }
+  /** Whether the export has `vae_encoder/model.onnx`, so {@link DiffusersPipeline.encode} works. */
+  readonly hasEncoder: boolean
   /** Session inputs/outputs per component, as discovered. */
   readonly io: Readonly<Record<'textEncoder' | 'unet' | 'vaeDecoder', { inputs: ReadonlyMap<string, IoInfo>; outputs: ReadonlyMap<string, IoInfo> }>>
   /** A sampling plan with the scheduler config's timestep spacing and steps offset. */
   plan(options: VpPlanOptions): SamplingPlan
-  /** `[batch, latentChannels, height / 8, width / 8]`; height and width must be multiples of 8. */
-  latentShape(options: { readonly batch: number; readonly height: number; readonly width: number }): number[]
+  /**
+   * `[batch, latentChannels, height / vaeScaleFactor, width / vaeScaleFactor]`; height and width default to
+   * `imageSize`, must be multiples of `vaeScaleFactor`, and must match a UNet exported at a fixed size.
+   */
+  latentShape(options: { readonly batch: number; readonly height?: number; readonly width?: number }): number[]
   /** CLIP text embeddings `[prompts.length, 77, hiddenSize]` (`last_hidden_state`), in one text-encoder run. */
   encodePrompts(prompts: readonly string[], options?: { readonly signal?: AbortSignal }): Promise<Tensor>
   /** A denoiser for these prompts: branches `'positive'` and `'negative'` go to the UNet in one batched run. */
   denoiser(options: PromptDenoiserOptions): Promise<PromptDenoiser>
-  /** Decodes final latents (unscaled by 0.18215 here) to RGB `[B, 3, 8h, 8w]` in [0, 1]. */
+  /**
+   * Decodes final latents to images `[B, imageChannels, f h, f w]` in [0, 1] (f = `vaeScaleFactor`): the VAE
+   * decoder sees `latents / scalingFactor + shiftFactor`, and its [-1, 1] output is mapped to [0, 1] and clamped.
+   */
   decode(latents: Tensor, options?: { readonly signal?: AbortSignal }): Promise<Tensor>
-  /** Releases the three sessions; safe to call more than once. */
+  /**
+   * Encodes images `[B, imageChannels, H, W]` in [0, 1] to latents as the UNet sees them:
+   * `scalingFactor * (z - shiftFactor)`, z = `vae_encoder`'s `latent_sample` (img2img, inversion). The
+   * diffusers export samples the posterior inside the graph (mean + std * noise, ONNX RandomNormalLike), so
+   * the result varies between calls by the posterior's std. `UNSUPPORTED` without `vae_encoder/model.onnx`.
+   */
+  encode(images: Tensor, options?: { readonly signal?: AbortSignal }): Promise<Tensor>
+  /** Releases the sessions; safe to call more than once. */
   dispose(): Promise<void>
 }
 
@@ -100,7 +122,11 @@ const LAYOUT_HINT =
  * - `unet/model.onnx`: `sample` `[batch, 4, h, w]`, `timestep` (float32 `[batch]` from the diffusers script
  *   >= 0.7; int64 `[batch]` from older scripts/optimum; a float scalar from recent optimum),
  *   `encoder_hidden_states` `[batch, 77, D]` -> `out_sample`; float16 exports work
- * - `vae_decoder/model.onnx`: `latent_sample` -> `sample`
+ * - `vae_decoder/model.onnx`: `latent_sample` -> `sample` (any channel count: 3 for SD, 1 for grayscale models);
+ *   `vae_encoder/model.onnx` (`sample` -> `latent_sample`) when present, opened on the first `encode()`
+ * - `vae_decoder/config.json` (optimum's exports; optional): `scaling_factor`, `shift_factor`,
+ *   `block_out_channels` (pixels per latent), `latent_channels`, `out_channels`, `sample_size`; without it,
+ *   SD1.x's 0.18215 and 8 (see `readVaeConfig`)
  * - `tokenizer/`: `tokenizer.json`, or CLIP's `vocab.json` + `merges.txt`
  * - `scheduler/scheduler_config.json`: the beta schedule, spacing, steps offset and prediction type
  *
@@ -135,11 +161,15 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
   const parameterization: Parameterization = scheduler.predictionType === 'v_prediction' ? 'v' : scheduler.predictionType === 'sample' ? 'x0' : 'epsilon'
   const tokenizer = loadClipTokenizer(join(directory, 'tokenizer'))
   const warn = options.onWarning ?? ((m: string) => console.warn(m))
-  const scalingFactor = options.scalingFactor ?? SD_LATENT_SCALING_FACTOR
 
   const sessions: ort.InferenceSession[] = []
-  const open = async (component: string) => {
+  const open = async (component: string): Promise<ComponentSession> => {
     const session = await openSession(join(directory, component, 'model.onnx'), options.sessionOptions)
+    if (released !== undefined) {
+      // dispose() ran while this session (the lazily opened VAE encoder) was opening.
+      await session.release()
+      throw new GuidekitError('INVALID_ARGUMENT', `The pipeline in ${directory} was disposed; load it again to use ${component}.`, { details: { directory } })
+    }
     sessions.push(session)
     return { session, inputs: sessionInputs(session), outputs: sessionOutputs(session), name: `${component}/model.onnx` }
   }
@@ -149,7 +179,7 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
   try {
     const text = await open('text_encoder')
     const unet = await open('unet')
-    const vae = await open('vae_decoder')
+    const decoder = await open('vae_decoder')
     const src = 'the diffusers Stable Diffusion ONNX export'
     const floats = ['float32', 'float16']
     checkIo(text.name, 'input', text.inputs, [{ name: 'input_ids', dtypes: ['int32', 'int64'], ranks: [2] }], src)
@@ -166,16 +196,18 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
       src,
     )
     checkIo(unet.name, 'output', unet.outputs, [{ name: 'out_sample', dtypes: floats, ranks: [4] }], src)
-    checkIo(vae.name, 'input', vae.inputs, [{ name: 'latent_sample', dtypes: floats, ranks: [4] }], src)
-    checkIo(vae.name, 'output', vae.outputs, [{ name: 'sample', dtypes: floats, ranks: [4] }], src)
-
-    const dim = (info: IoInfo | undefined, axis: number): number | undefined => {
-      const d = info?.shape[axis]
-      return typeof d === 'number' && d > 0 ? d : undefined
-    }
-    const latentChannels = dim(unet.inputs.get('sample'), 1) ?? dim(vae.inputs.get('latent_sample'), 1) ?? 4
-    const hidden = dim(text.outputs.get('last_hidden_state'), 2)
-    const crossDim = dim(unet.inputs.get('encoder_hidden_states'), 2)
+    const unetSample = unet.inputs.get('sample') as IoInfo
+    const latentChannels = fixedDim(unetSample, 1) ?? fixedDim(decoder.inputs.get('latent_sample'), 1) ?? 4
+    const vae = pipelineVae({
+      directory,
+      decoder,
+      unetSample,
+      latentChannels,
+      scalingFactor: options.scalingFactor,
+      open: (component) => (released === undefined ? open(component) : undefined),
+    })
+    const hidden = fixedDim(text.outputs.get('last_hidden_state'), 2)
+    const crossDim = fixedDim(unet.inputs.get('encoder_hidden_states'), 2)
     if (hidden !== undefined && crossDim !== undefined && hidden !== crossDim) {
       throw new GuidekitError(
         'INPUT_MISMATCH',
@@ -184,7 +216,7 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
       )
     }
     const idsType = (text.inputs.get('input_ids') as IoInfo).dtype
-    const vaeScaleFactor = 8
+    const vaeScaleFactor = vae.pixelsPerLatent
 
     const encodePrompts = async (prompts: readonly string[], signal?: AbortSignal): Promise<Tensor> => {
       if (prompts.length === 0) throw new GuidekitError('INVALID_ARGUMENT', 'encodePrompts needs at least one prompt.')
@@ -196,7 +228,6 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
       return new Tensor(data, shape)
     }
 
-    const unetSample = unet.inputs.get('sample') as IoInfo
     const unetTimestep = unet.inputs.get('timestep') as IoInfo
     const unetContext = unet.inputs.get('encoder_hidden_states') as IoInfo
 
@@ -210,20 +241,30 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
       tokenizer,
       latentChannels,
       vaeScaleFactor,
-      scalingFactor,
+      scalingFactor: vae.scalingFactor,
+      vae: vae.config,
+      imageChannels: vae.imageChannels,
+      imageSize: vae.imageSize,
+      hasEncoder: vae.hasEncoder,
       io: {
         textEncoder: { inputs: text.inputs, outputs: text.outputs },
         unet: { inputs: unet.inputs, outputs: unet.outputs },
-        vaeDecoder: { inputs: vae.inputs, outputs: vae.outputs },
+        vaeDecoder: { inputs: decoder.inputs, outputs: decoder.outputs },
       },
       plan: (planOptions) => planFromConfig(scheduler, schedule, planOptions),
-      latentShape({ batch, height, width }) {
-        for (const [name, v] of [
-          ['height', height],
-          ['width', width],
+      latentShape({ batch, height = vae.imageSize.height, width = vae.imageSize.width }) {
+        for (const [name, v, axis] of [
+          ['height', height, 2],
+          ['width', width, 3],
         ] as const) {
           if (!Number.isInteger(v) || v <= 0 || v % vaeScaleFactor !== 0) {
             throw new GuidekitError('INVALID_ARGUMENT', `${name} must be a positive multiple of ${vaeScaleFactor} pixels, got ${v}.`, { details: { parameter: name, value: v } })
+          }
+          const fixed = fixedDim(unetSample, axis)
+          if (fixed !== undefined && v !== fixed * vaeScaleFactor) {
+            throw new GuidekitError('INVALID_ARGUMENT', `${name} must be ${fixed * vaeScaleFactor} pixels: ${unet.name} was exported for ${fixed}-pixel latents (x ${vaeScaleFactor}), got ${v}.`, {
+              details: { parameter: name, value: v },
+            })
           }
         }
         if (!Number.isInteger(batch) || batch < 1) throw new GuidekitError('INVALID_ARGUMENT', `batch must be a positive integer, got ${batch}.`, { details: { parameter: 'batch' } })
@@ -318,7 +359,7 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
             const { data } = readFloat(out.out_sample, unet.name, 'out_sample')
             const outs = splitCall(new Tensor(data, xs.shape), c)
             const ins = splitCall(xs, c)
-            const results: Prediction[] = new Array(branches.length)
+            const results = new Array<Prediction>(branches.length)
             c.segments.forEach((s, k) => {
               results[s.branchIndex] = toPrediction({ output: outs[k] as Tensor, x: ins[k] as Tensor, sigma, parameterization, family: 'vp' })
             })
@@ -327,21 +368,8 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
         }
         return denoiser
       },
-      async decode(latents, o = {}) {
-        throwIfAborted(o.signal)
-        if (latents.shape.length !== 4 || latents.shape[1] !== latentChannels) {
-          throw new GuidekitError('INPUT_MISMATCH', `decode() takes latents [batch, ${latentChannels}, h, w], got [${latents.shape.join(', ')}].`, { details: { actual: latents.shape } })
-        }
-        const scaled = new Float32Array(latents.size)
-        for (let i = 0; i < scaled.length; i++) scaled[i] = (latents.data[i] as number) / scalingFactor
-        const info = vae.inputs.get('latent_sample') as IoInfo
-        const out = await runSession(vae.session, { latent_sample: floatFeed(scaled, latents.shape, info.dtype) }, vae.name, o.signal)
-        const { data, shape } = readFloat(out.sample, vae.name, 'sample')
-        // VAE output is in [-1, 1]; diffusers' image processor maps it to [0, 1] and clamps.
-        const rgb = new Float32Array(data.length)
-        for (let i = 0; i < rgb.length; i++) rgb[i] = Math.min(1, Math.max(0, (data[i] as number) * 0.5 + 0.5))
-        return new Tensor(rgb, shape)
-      },
+      decode: (latents, o = {}) => vae.decode(latents, o.signal),
+      encode: (images, o = {}) => vae.encode(images, o.signal),
       dispose: release,
     }
     return pipeline

@@ -1,5 +1,7 @@
 """A small, faithful re-implementation of OpenAI CLIP's byte-level BPE (``clip/simple_tokenizer.py``),
-used to *learn* a tiny vocabulary and to produce reference token ids for the TypeScript tests.
+used to *learn* a tiny vocabulary, write it in the CLIP slow-tokenizer files of a Stable Diffusion export
+(``write_tokenizer``) and produce reference token ids for the TypeScript tests. Shared by
+``tooling/sd-miniature/build.py`` (test fixtures) and ``tooling/train/train_sd.py`` (fashion-sd).
 
 Vocabulary layout follows CLIP exactly: the 256 byte symbols (``bytes_to_unicode`` order), the same 256
 with the ``</w>`` end-of-word suffix, one entry per merge in merge order, then ``<|startoftext|>`` and
@@ -10,8 +12,10 @@ are approximated with Python's Unicode ``[^\\W\\d_]`` / ``\\d`` (identical for t
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Dict, List, Tuple
 
 BOS = "<|startoftext|>"
@@ -91,6 +95,7 @@ def build_vocab(merges: List[Tuple[str, str]]) -> Dict[str, int]:
 class ClipBpe:
     def __init__(self, vocab: Dict[str, int], merges: List[Tuple[str, str]]):
         self.vocab = vocab
+        self.merges = list(merges)
         self.ranks = {m: i for i, m in enumerate(merges)}
 
     def bpe(self, token: str) -> List[str]:
@@ -100,7 +105,7 @@ class ClipBpe:
             rank, _ = min(pairs)
             if rank == 1 << 30:
                 break
-            first, second = [m for m, r in self.ranks.items() if r == rank][0]
+            first, second = self.merges[rank]
             out: List[str] = []
             i = 0
             while i < len(word):
@@ -118,3 +123,42 @@ class ClipBpe:
         ids = [self.vocab[s] for tok in pre_tokenize(text) for s in self.bpe(tok)]
         ids = [self.vocab[BOS]] + ids[: max_length - 2] + [self.vocab[EOS]]
         return ids + [self.vocab[EOS]] * (max_length - len(ids))
+
+
+def write_json(path: Path, value) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_tokenizer(folder: Path, corpus: List[str], num_merges: int, name_or_path: str) -> ClipBpe:
+    """Learns ``num_merges`` merges on ``corpus`` and writes CLIP's slow-tokenizer files into ``folder``:
+    ``vocab.json``, ``merges.txt`` (``#version: 0.2`` header, one pair per line), and
+    ``special_tokens_map.json`` / ``tokenizer_config.json`` as shipped in runwayml/stable-diffusion-v1-5
+    (from openai/clip-vit-large-patch14: pad = unk = ``<|endoftext|>``, lower case, 77 tokens), with
+    ``name_or_path`` saying where this vocabulary comes from."""
+    merges = learn_merges(corpus, num_merges)
+    vocab = build_vocab(merges)
+    write_json(folder / "vocab.json", vocab)
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+
+    def added(content):
+        return {"__type": "AddedToken", "content": content, "lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
+
+    write_json(folder / "special_tokens_map.json", {"bos_token": added(BOS), "eos_token": added(EOS), "pad_token": EOS, "unk_token": added(EOS)})
+    write_json(
+        folder / "tokenizer_config.json",
+        {
+            "add_prefix_space": False,
+            "bos_token": added(BOS),
+            "do_lower_case": True,
+            "eos_token": added(EOS),
+            "errors": "replace",
+            "model_max_length": 77,
+            "name_or_path": name_or_path,
+            "pad_token": EOS,
+            "special_tokens_map_file": "./special_tokens_map.json",
+            "tokenizer_class": "CLIPTokenizer",
+            "unk_token": added(EOS),
+        },
+    )
+    return ClipBpe(vocab, merges)
