@@ -247,6 +247,9 @@ def main() -> None:
                        'steps': gen.steps, 'sampler': M.__doc__.split('\n\n')[1].replace('\n', ' '),
                        'reference': f'Fashion-MNIST test set ({len(yt)}), fashion-eval features',
                        'vaeReconstruction': recon, **metrics}
+    # what `guidekit generate --model fashion-sd` uses without flags: the trajectory of these quick metrics
+    card['defaults'] = {'steps': gen.steps, 'guidance': f'cfg:scale={metrics["bestScale"]:g}', 'sampler': 'ddim',
+                        'spacing': 'leading'}
     C.write_card(out / f'{NAME}.card.json', card)
     summary = ' '.join(f'cfg{r["cfgScale"]:g}:acc={r["accuracy"]:.3f},fd={r["frechetDistance"]:.2f}' for r in metrics['byScale'])
     print(f'FINAL {NAME}: {summary} negdark={metrics["negativePrompt"]["difference"]:+.4f} '

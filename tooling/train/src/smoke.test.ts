@@ -179,6 +179,7 @@ describe.skipIf(skipReason !== undefined)('training scripts, --smoke', () => {
     const dir = join(out, 'fashion-sd')
     expect(stdout).toMatch(/^FINAL fashion-sd: /m)
     expect(card).toMatchObject({ name: 'fashion-sd', cardVersion: 2, kind: 'text-to-image', folder: 'fashion-sd', parameterization: 'epsilon' })
+    expect(card.defaults).toMatchObject({ steps: 2, sampler: 'ddim', spacing: 'leading', guidance: expect.stringMatching(/^cfg:scale=/) as unknown })
     expect(card.classes).toHaveLength(10)
     expect(card.image).toEqual({ channels: 1, height: 28, width: 28, range: [-1, 1] })
     expect(card.training.seed).toBe(0)
