@@ -76,7 +76,7 @@ export function meanReplicates(values: ArrayLike<number>, counts: Uint16Array): 
  */
 export function percentileInterval(replicates: ArrayLike<number>, level = 0.95): Interval {
   const sorted = Float64Array.from(replicates).sort()
-  if (sorted.length === 0 || !Number.isFinite(sorted[0] as number) || !Number.isFinite(sorted[sorted.length - 1] as number)) {
+  if (sorted.length === 0 || !Number.isFinite(sorted[0]) || !Number.isFinite(sorted[sorted.length - 1])) {
     throw new Error('percentileInterval: needs at least one replicate, all finite')
   }
   const at = (q: number) => {

@@ -132,7 +132,7 @@ function tridiagonalEigenvalues(d: Float64Array, e: Float64Array): void {
 export function symmetricEigenvalues(a: Float64Array, n: number): Float64Array {
   if (a.length !== n * n) throw new Error(`symmetricEigenvalues: expected ${n * n} values for n = ${n}, got ${a.length}`)
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) if (!Number.isFinite(a[i * n + j] as number)) throw new Error(`symmetricEigenvalues: element (${i}, ${j}) is ${a[i * n + j]}; the matrix must be finite`)
+    for (let j = 0; j <= i; j++) if (!Number.isFinite(a[i * n + j])) throw new Error(`symmetricEigenvalues: element (${i}, ${j}) is ${a[i * n + j]}; the matrix must be finite`)
   }
   const { diagonal, offDiagonal } = tridiagonalize(a, n)
   tridiagonalEigenvalues(diagonal, offDiagonal)
