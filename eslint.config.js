@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
   {
-    ignores: ['**/tsup.config.ts', '**/dist/**', '**/node_modules/**', '**/.turbo/**', 'packages/onnx/src/graph/onnx_pb.ts', 'apps/playground/dist/**', 'bench-results/**', 'out/**', '.ci-tmp/**'],
+    ignores: ['**/tsup.config.ts', 'tsup.shared.ts', '**/dist/**', '**/node_modules/**', '**/.turbo/**', 'packages/onnx/src/graph/onnx_pb.ts', 'apps/playground/dist/**', 'bench-results/**', 'out/**', '.ci-tmp/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

@@ -2,6 +2,7 @@
 
     /usr/bin/python3 tooling/train/ablate_dit.py                 # 3 recipes x 100k images, ~45 min on 2 cores
     /usr/bin/python3 tooling/train/ablate_dit.py --images 20000  # a quicker, noisier look
+    /usr/bin/python3 tooling/train/ablate_dit.py --recipes 0 --shipped   # one recipe, and the shipped run's two EMAs
 
 Every recipe trains the same DiT on the same number of images (so the same compute), keeping EMAs of
 decay 0.999 and 0.9995 side by side; each EMA is sampled at CFG 3 (1000 images, 100 per class,
@@ -27,10 +28,32 @@ RECIPES = {
 DECAYS = '0.999,0.9995'
 
 
+def measure_emas(model: torch.nn.Module, state: dict, ev) -> list[dict]:
+    """CFG 3 accuracy and FD of each EMA kept in a checkpoint ('ema' plus 'ema@<decay>' entries)."""
+    rows = []
+    for key, shadow in state.items():
+        if key != 'ema' and not key.startswith('ema@'):
+            continue
+        decay = float(key[4:]) if key.startswith('ema@') else None
+        model.load_state_dict(shadow)
+        [m] = C.measure_generator(C.sample_flow, model.eval(), ev, False, [3.0])
+        rows.append({'ema': decay, 'accuracy': m['accuracy'], 'frechetDistance': m['frechetDistance']})
+    # the exported 'ema' is the decay not listed as ema@<decay>
+    listed = {r['ema'] for r in rows if r['ema'] is not None}
+    for r in rows:
+        if r['ema'] is None:
+            r['ema'] = next(float(d) for d in DECAYS.split(',') if float(d) not in listed)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--images', type=int, default=100_000)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--recipes', type=str, default=','.join(str(i) for i in range(len(RECIPES))),
+                   help='comma list of recipe indices to train and measure (0 = old, 1 = shipped, 2 = b32)')
+    p.add_argument('--shipped', action='store_true',
+                   help="also measure both EMAs of the shipped run's checkpoint (runs/fashion-dit/model.pt)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     C.GOVERNOR = C.ThreadGovernor(args.threads)
@@ -39,7 +62,17 @@ def main() -> None:
     cache = root / 'results.json'
     results = json.loads(cache.read_text()) if cache.exists() else {}
     ev = C.load_evaluator(False)
-    for name, r in RECIPES.items():
+    chosen = [list(RECIPES)[int(i)] for i in args.recipes.split(',') if i != '']
+    model = DiT()
+    if args.shipped and (C.RUNS_DIR / 'fashion-dit' / 'model.pt').exists():
+        state = torch.load(C.RUNS_DIR / 'fashion-dit' / 'model.pt', map_location='cpu')
+        key = f'shipped: b64, lr 6e-4, beta2 0.999 @ {state["facts"]["images"]}'
+        if key not in results:
+            results[key] = {'recipe': RECIPES['b64, lr 6e-4, beta2 0.999'], 'facts': state['facts'],
+                            'byEma': measure_emas(model, state, ev)}
+            cache.write_text(json.dumps(results, indent=2) + '\n')
+    for name in chosen:
+        r = RECIPES[name]
         key = f'{name} @ {args.images}'
         if key in results:
             continue
@@ -47,21 +80,18 @@ def main() -> None:
         run_args = argparse.Namespace(smoke=False, skip_train=False, seed=0, images=args.images, batch_size=r['batch'],
                                       lr=r['lr'], beta2=r['beta2'], warmup=r['warmup'], ema=DECAYS, max_minutes=1e9)
         model = DiT()
-        ckpt = root / f'{len(results)}.pt'
-        facts = C.train_generator(model, run_args, ckpt, flow_loss)
-        state = torch.load(ckpt, map_location='cpu')
-        rows = []
-        for decay in DECAYS.split(','):
-            shadow = state['ema'] if decay == DECAYS.split(',')[0] else state[f'ema@{float(decay)}']
-            model.load_state_dict(shadow)
-            [m] = C.measure_generator(C.sample_flow, model.eval(), ev, False, [3.0])
-            rows.append({'ema': float(decay), 'accuracy': m['accuracy'], 'frechetDistance': m['frechetDistance']})
-        results[key] = {'recipe': r, 'facts': facts, 'byEma': rows}
+        ckpt = root / f'{list(RECIPES).index(name)}-{args.images}.pt'
+        if ckpt.exists():  # trained before (e.g. interrupted while measuring): measure only
+            facts = torch.load(ckpt, map_location='cpu')['facts']
+        else:
+            facts = C.train_generator(model, run_args, ckpt, flow_loss)
+        results[key] = {'recipe': r, 'facts': facts, 'byEma': measure_emas(model, torch.load(ckpt, map_location='cpu'), ev)}
         cache.write_text(json.dumps(results, indent=2) + '\n')
     print('| recipe | images | steps | EMA 0.999 acc / FD | EMA 0.9995 acc / FD |')
     print('|---|---|---|---|---|')
     for key, res in results.items():
-        cells = ' | '.join(f'{100 * e["accuracy"]:.1f}% / {e["frechetDistance"]:.2f}' for e in res['byEma'])
+        by = {e['ema']: e for e in res['byEma']}
+        cells = ' | '.join(f'{100 * by[d]["accuracy"]:.1f}% / {by[d]["frechetDistance"]:.2f}' for d in (0.999, 0.9995))
         print(f'| {key.split(" @ ")[0]} | {res["facts"]["images"]} | {res["facts"]["optimizerSteps"]} | {cells} |')
 
 

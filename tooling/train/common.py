@@ -43,6 +43,8 @@ def base_args(description: str) -> argparse.ArgumentParser:
     p.add_argument('--smoke', action='store_true', help='a few steps on a few hundred images, outputs in a temp dir')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--fixed-threads', action='store_true',
+                   help='always use --threads (no adaptive 1..threads governor); for a run given priority with nice')
     p.add_argument('--out', type=str, default=None, help='where to write <name>.onnx/.card.json/.grid.png '
                    '(default: packages/models-fashion/models, or a temp dir with --smoke)')
     p.add_argument('--run-dir', type=str, default=None, help='checkpoints (default: tooling/train/runs/<name>)')
@@ -52,7 +54,7 @@ def base_args(description: str) -> argparse.ArgumentParser:
 def setup(args: argparse.Namespace, name: str) -> tuple[Path, Path]:
     global GOVERNOR
     torch.set_num_threads(args.threads)
-    if not args.smoke:
+    if not args.smoke and not args.fixed_threads:
         GOVERNOR = ThreadGovernor(args.threads)
     seed_everything(args.seed)
     if args.smoke:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 import common as C
 
-RECIPE = {'images': 384_000, 'batch': 128, 'lr': 5e-4, 'warmup': 200, 'beta2': 0.99, 'ema': '0.999', 'maxMinutes': 20.0}
+RECIPE = {'images': 480_000, 'batch': 64, 'lr': 4e-4, 'warmup': 200, 'beta2': 0.999, 'ema': '0.9995,0.999', 'maxMinutes': 110.0}
 NAME = 'fashion-unet'
 
 

@@ -1,6 +1,7 @@
 // `--attention draft:...`: the denoiser wrapped in @guidekit/draft-attention's DraftAttention.
-import type { ClassConditionalDenoiser, OnnxSessionOptions } from '@guidekit/onnx'
+import { draftAttention, parseDraftAttentionSpec } from '@guidekit/draft-attention'
 import type { DraftAttentionDenoiser } from '@guidekit/draft-attention'
+import type { ClassConditionalDenoiser, OnnxSessionOptions } from '@guidekit/onnx'
 import { UsageError } from './errors.js'
 
 /** Draft attention as used by one run. */
@@ -10,16 +11,24 @@ export interface DraftAttentionRun {
   readonly denoiser: DraftAttentionDenoiser
 }
 
-/** Wraps the denoiser for `--attention draft:...`, or returns undefined for `--attention dense`. */
-export async function applyDraftAttention(denoiser: ClassConditionalDenoiser, spec: string, sessionOptions: OnnxSessionOptions): Promise<DraftAttentionRun | undefined> {
-  let draft: typeof import('@guidekit/draft-attention')
+/**
+ * The `--attention` value: `undefined` for dense attention (`dense`, or no option), else the draft spec,
+ * checked for syntax before any model is loaded.
+ */
+export function attentionSpec(raw: string | undefined): string | undefined {
+  if (raw === undefined || ['dense', 'none'].includes(raw.trim())) return undefined
   try {
-    draft = await import('@guidekit/draft-attention')
-  } catch (cause) {
-    throw new UsageError(`--attention needs @guidekit/draft-attention, which could not be loaded (${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}).`)
+    if (parseDraftAttentionSpec(raw) === undefined) return undefined
+  } catch (error) {
+    throw new UsageError(`--attention ${JSON.stringify(raw)}: ${error instanceof Error ? error.message : String(error)}`)
   }
-  const parsed = draft.parseDraftAttentionSpec(spec)
+  return raw.trim()
+}
+
+/** Wraps the denoiser for `--attention draft:...` (a spec checked by {@link attentionSpec}). */
+export async function applyDraftAttention(denoiser: ClassConditionalDenoiser, spec: string, sessionOptions: OnnxSessionOptions): Promise<DraftAttentionRun | undefined> {
+  const parsed = parseDraftAttentionSpec(spec)
   if (parsed === undefined) return undefined
-  const wrapped = await draft.draftAttention(denoiser, { ...parsed, sessionOptions })
-  return { label: spec.trim(), denoiser: wrapped }
+  const wrapped = await draftAttention(denoiser, { ...parsed, sessionOptions })
+  return { label: spec, denoiser: wrapped }
 }

@@ -2,7 +2,7 @@
 import { apg, apgDiffusers } from '@guidekit/apg'
 import { cfg } from '@guidekit/cfg'
 import { cfgPlusPlus } from '@guidekit/cfg-pp'
-import { Tensor, interval, ddim, dpmpp2m, euler, eulerAncestral, flowMatchEuler, flowPlan, gaussianDenoiser, sample, vpPlan, vpSchedule, type Guider, type Sampler } from '@guidekit/core'
+import { type Tensor, interval, ddim, dpmpp2m, euler, eulerAncestral, flowMatchEuler, flowPlan, gaussianDenoiser, sample, vpPlan, vpSchedule, type Guider, type Sampler } from '@guidekit/core'
 import { rlg } from '@guidekit/rlg'
 import { describe, expect, it } from 'vitest'
 import { adaptive } from './index.js'

@@ -176,7 +176,8 @@ describe('invert (DDIM inversion with CFG++)', () => {
     // Measured on this toy (50 leading steps, 8 x 16 samples), max abs error of the round trip:
     // lambda 0: 0.71 plain; lambda 0.6: 1.53 plain, 0.13 / 1.1e-2 / 9.4e-5 with 1 / 2 / 4 refinements.
     const plain = await roundTrip(0, 0)
-    expect(plain.error).toBeLessThan(1)
+    expect(plain.error).toBeGreaterThan(0.6)
+    expect(plain.error).toBeLessThan(0.8)
     expect(plain.modelCalls).toBe(50)
     const refined = await roundTrip(0.6, 4)
     expect(refined.error).toBeLessThan(1e-3)
@@ -188,5 +189,13 @@ describe('invert (DDIM inversion with CFG++)', () => {
   it('checks its inputs', async () => {
     await expect(invert({ denoiser: vp, image: Tensor.zeros([1, 2]), plan, scale: -1 })).rejects.toThrow(/scale/)
     await expect(invert({ denoiser: vp, image: Tensor.zeros([1, 2]), plan: flowPlan20, scale: 1 })).rejects.toThrow(/plan.family/)
+  })
+})
+
+describe('invert refuses plans it cannot walk back', () => {
+  it('rejects a DDIM plan with per-step targets (UNSUPPORTED)', async () => {
+    const plan = vpPlan(vpSchedule(), { steps: 7, spacing: 'trailing', ddim: true, final: 'first-train-step' })
+    expect(plan.targets).toBeDefined()
+    await expect(invert({ denoiser: vp, image: Tensor.zeros([1, 2]), plan, scale: 0.5 })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringContaining('targets') })
   })
 })

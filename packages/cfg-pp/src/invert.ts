@@ -56,6 +56,11 @@ export async function invert(options: InvertOptions): Promise<InvertResult> {
   const iterations = checkNumber('fixedPointIterations', options.fixedPointIterations ?? 0, { min: 0, integer: true })
   check(image instanceof Tensor, 'image', typeof image, 'a Tensor')
   check(plan.family === denoiser.family, 'plan.family', plan.family, `the denoiser's family '${denoiser.family}'`)
+  if (plan.targets !== undefined) {
+    throw new GuidekitError('UNSUPPORTED', "invert() walks the plan's sigmas back one by one; a plan with per-step targets (diffusers' DDIM plan, vpPlan({ ddim: true })) lands elsewhere. Invert with a plan without targets.", {
+      details: { parameter: 'plan.targets' },
+    })
+  }
   const family = plan.family
   const steps = plan.timesteps.length
   let x = image

@@ -93,7 +93,7 @@ export function checkNumber(
     (min === undefined || (minExclusive ? value > min : value >= min)) &&
     (max === undefined || (maxExclusive ? value < max : value <= max))
   check(ok, name, value, expected)
-  return value as number
+  return value
 }
 
 function formatValue(value: unknown): string {

@@ -45,6 +45,24 @@ describe('sample()', () => {
     expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7])
     const u = await sample({ denoiser: toy(), guider: unguided(), sampler: euler(), plan: flowPlan({ steps: 7 }), shape: [2, 4] })
     expect(u.nfe).toBe(7)
+    expect(r.imageNfe).toEqual([14, 14])
+  })
+
+  it("counts each image's own NFE when a guider evaluates a branch for some images only", async () => {
+    // The positive branch for every image, the negative one for image 1 alone: images cost 5 and 10.
+    const partial: Guider = {
+      specificationVersion: 'v1',
+      name: 'partial',
+      start: () => ({
+        async step(ctx) {
+          const [c] = (await ctx.predict([{ role: 'positive' }, { role: 'negative', samples: [1] }])) as [Prediction, Prediction]
+          return { denoised: c.denoised, renoise: c.denoised }
+        },
+      }),
+    }
+    const r = await sample({ denoiser: toy(), guider: partial, sampler: euler(), plan: flowPlan({ steps: 5 }), shape: [3, 4], seed: 1 })
+    expect(r.imageNfe).toEqual([5, 10, 5])
+    expect(r.nfe).toBeCloseTo(20 / 3, 12)
   })
 
   it('honours an AbortSignal mid-trajectory', async () => {

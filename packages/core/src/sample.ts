@@ -52,8 +52,10 @@ export interface SampleResult {
   readonly modelCalls: number
   /** Branch evaluations (each branch of each request counts once). */
   readonly branchEvaluations: number
-  /** Network function evaluations per image, as papers count them (CFG: 2 per step). */
+  /** Network function evaluations per image, as papers count them (CFG: 2 per step); the batch mean. */
   readonly nfe: number
+  /** Each image's own NFE (they differ when a guider skips branches per image, as adaptive guidance does). */
+  readonly imageNfe: readonly number[]
   /** Counters reported by the guider (e.g. adaptive guidance's saved calls). */
   readonly guidance: Readonly<Record<string, number>>
   readonly elapsedMs: number
@@ -106,6 +108,7 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
   let modelCalls = 0
   let branchEvaluations = 0
   let sampleEvaluations = 0
+  const imageNfe = new Array<number>(batch).fill(0)
   const t0 = performance.now()
 
   for (let step = 0; step < steps; step++) {
@@ -136,6 +139,8 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
         branches.forEach((branch, k) => {
           const p = predictions[k] as Prediction
           sampleEvaluations += branch.samples ? branch.samples.length : batch
+          if (branch.samples) for (const i of branch.samples) imageNfe[i] = (imageNfe[i] as number) + 1
+          else for (let i = 0; i < batch; i++) imageNfe[i] = (imageNfe[i] as number) + 1
           for (const [what, t] of [['denoised', p.denoised], ['noise', p.noise]] as const) {
             const bad = findNonFinite(t)
             if (bad >= 0) {
@@ -183,6 +188,7 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
     modelCalls,
     branchEvaluations,
     nfe: sampleEvaluations / batch,
+    imageNfe,
     guidance: session.report?.() ?? {},
     elapsedMs: performance.now() - t0,
   }

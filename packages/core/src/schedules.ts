@@ -227,7 +227,7 @@ export function checkPlan(plan: SamplingPlan): SamplingPlan {
     if (i > 0 && !endsInPlace) check(s < (sigmas[i - 1] as number), `plan.sigmas[${i}]`, s, `strictly less than sigmas[${i - 1}] = ${sigmas[i - 1]} (sigmas must be decreasing)`)
   }
   check(plan.family !== 'flow' || (sigmas[0] as number) <= 1, 'plan.sigmas[0]', sigmas[0], "<= 1 for the 'flow' family")
-  for (let i = 0; i < timesteps.length; i++) check(Number.isFinite(timesteps[i] as number), `plan.timesteps[${i}]`, timesteps[i], 'finite')
+  for (let i = 0; i < timesteps.length; i++) check(Number.isFinite(timesteps[i]), `plan.timesteps[${i}]`, timesteps[i], 'finite')
   if (targets !== undefined) {
     check(targets.length === timesteps.length, 'plan.targets length', targets.length, `one per step (${timesteps.length}), or leave targets out`)
     for (let i = 0; i < targets.length; i++) {

@@ -1,4 +1,4 @@
-import { euler, sample, Tensor, type Guider, type Prediction } from '@guidekit/core'
+import { euler, sample, type Tensor, type Guider, type Prediction } from '@guidekit/core'
 import { referenceCfg } from '@guidekit/core/testing'
 import { fashionModel } from '@guidekit/models-fashion'
 import { loadClassConditionalDenoiser, planFromCard, type ClassConditionalDenoiser } from '@guidekit/onnx'
@@ -71,5 +71,10 @@ describe('draftAttention(denoiser) on the shipped fashion DiT', () => {
     }
     await expect(draftAttention(dense, { keep: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
     await expect(draftAttention(dense, { denseSteps: 2 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    // more dense layers than the model has attention sites: say how many there are, once
+    await expect(draftAttention(dense, { denseLayers: 99 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'denseLayers is 99, but fashion-dit has 6 attention sites, so none would use draft attention; pass denseLayers from 0 to 5.',
+    })
   })
 })

@@ -85,6 +85,13 @@ export async function draftAttention(denoiser: ClassConditionalDenoiser, options
         ...(options.selection === undefined ? {} : { selection: options.selection }),
         denseLayers: options.denseLayers ?? 0,
       })
+      const matched = rewritten.found.filter((f) => f.rewritten || f.keptDense === true).length
+      const denseLayers = options.denseLayers ?? 0
+      if (rewritten.sites === 0 && matched > 0 && denseLayers >= matched) {
+        throw new GuidekitError('INVALID_ARGUMENT', `denseLayers is ${denseLayers}, but ${model.card.name} has ${matched} attention sites, so none would use draft attention; pass denseLayers from 0 to ${matched - 1}.`, {
+          details: { parameter: 'denseLayers', value: denseLayers, sites: matched },
+        })
+      }
       if (rewritten.sites === 0) {
         const reasons = rewritten.found.map((f) => f.reason).filter(Boolean)
         throw new GuidekitError('UNSUPPORTED', `DraftAttention found no attention to rewrite in ${model.card.name}${reasons.length ? ` (${[...new Set(reasons)].join('; ')})` : ''}.`, { details: { model: model.card.name } })

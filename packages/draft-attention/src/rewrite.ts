@@ -70,6 +70,8 @@ export interface AttentionSite {
   readonly rewritten: boolean
   /** Why the site was left alone, when it was. */
   readonly reason?: string
+  /** A matched site left dense because it is one of the first `denseLayers`. */
+  readonly keptDense?: boolean
 }
 
 /** What {@link rewriteDraftAttention} returns; `info` is also stored in the model's metadata. */
@@ -214,7 +216,7 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
     const index = candidate++
     const last = m.nodes[m.nodes.length - 1]!
     if (index < denseLayers) {
-      found.push({ kind: m.kind, node: last.name, output: m.output, rewritten: false, reason: `one of the first ${denseLayers} sites (denseLayers)` })
+      found.push({ kind: m.kind, node: last.name, output: m.output, rewritten: false, keptDense: true, reason: `one of the first ${denseLayers} sites (denseLayers)` })
       continue
     }
     const prefix = `draft_attention/site${index}`

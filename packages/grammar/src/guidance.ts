@@ -243,7 +243,7 @@ async function buildNode(node: SpecNode, what: string, context: BuildContext): P
     needsTunedModel ||= built.needsTunedModel
     values.set('inner', built.guider)
   }
-  for (const param of node.params as readonly SpecParam[]) {
+  for (const param of node.params) {
     const key = known.find((k) => normalize(k) === normalize(param.key))
     if (!key) {
       throw usage(`${name} has no parameter "${param.key}"${known.length ? `; its parameters: ${known.join(', ')}` : ' (it takes none)'}.`)

@@ -1,15 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { GuidekitError } from '@guidekit/core'
-import { parseModelCard, type EvaluatorCard, type GeneratorCard } from '@guidekit/onnx/card'
-
-/** The models this package ships, in the order of the README. */
-export const fashionModelNames = ['fashion-dit', 'fashion-unet', 'fashion-dit-rl', 'fashion-eval'] as const
-
-export type FashionModelName = (typeof fashionModelNames)[number]
-
-/** The card type of each model: the evaluator has an `EvaluatorCard`, the generators a `GeneratorCard`. */
-export type FashionCard<N extends FashionModelName> = N extends 'fashion-eval' ? EvaluatorCard : GeneratorCard
+import { parseModelCard } from '@guidekit/onnx/card'
+import { fashionModelNames, type FashionCard, type FashionModelName } from './names.js'
 
 export interface FashionModel<N extends FashionModelName = FashionModelName> {
   readonly name: N

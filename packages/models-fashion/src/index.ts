@@ -1,2 +1,4 @@
-export { fashionModel, fashionModelNames } from './fashion-model.js'
-export type { FashionCard, FashionModel, FashionModelName } from './fashion-model.js'
+export { fashionModel } from './fashion-model.js'
+export type { FashionModel } from './fashion-model.js'
+export { fashionModelNames } from './names.js'
+export type { FashionCard, FashionModelName } from './names.js'

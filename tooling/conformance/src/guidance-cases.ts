@@ -64,7 +64,7 @@ function pair(inputs: Readonly<Record<string, unknown>> | undefined, what: strin
 function normDimParam(v: unknown): number | number[] | undefined {
   if (v === undefined || v === null) return undefined
   if (typeof v === 'number') return v
-  if (Array.isArray(v) && v.every((d) => typeof d === 'number')) return v as number[]
+  if (Array.isArray(v) && v.every((d) => typeof d === 'number')) return v
   throw new Error(`norm_dim must be null, a number or a list of numbers, got ${JSON.stringify(v)}`)
 }
 

@@ -20,7 +20,7 @@ describe('conformance against the shared reference vectors (peer-vectors.json)',
     file.schedulers.ddim_trajectory.config.steps_offset = 0
     file.schedulers.euler_karras_trajectory.config.use_karras_sigmas = false
     file.schedulers.flow_match_euler_trajectory.config.shift = 2
-    const reports = await runVectors(file as VectorFile)
+    const reports = await runVectors(file)
     const status = (id: string) => reports.find((r) => r.id === id)?.status
     expect(status('schedulers/ddim_trajectory')).toBe('fail')
     expect(status('schedulers/euler_karras_trajectory')).toBe('fail')

@@ -61,17 +61,32 @@ const imageSchema = z.object({
 
 const record = z.record(z.string(), z.unknown())
 
+/** The verdict of a reduced-precision model's quality gate (e.g. FD within 5% and accuracy within 1 point of fp32). */
+export const qualityGateSchema = z.looseObject({
+  passed: z.boolean().describe('true when the model met the gate; the CLI picks a reduced-precision variant by default only then'),
+  criteria: z.string().optional().describe('what was compared, e.g. "FD_int8 <= 1.05 FD_fp32 and accuracy_int8 >= accuracy_fp32 - 0.01"'),
+})
+
+/** What a model measured about itself. Free-form besides the fields guidekit reads. */
+export const cardMetricsSchema = z.looseObject({
+  msPerImage: finite
+    .refine((v) => v > 0, { error: 'must be > 0 (milliseconds per image)' })
+    .optional()
+    .describe('measured milliseconds per image on the CPU (the default trajectory of the card: defaults.steps, defaults.guidance); compare it only between cards measured the same way'),
+  qualityGate: qualityGateSchema.optional().describe('for a reduced-precision card: its quality gate against the model it derives from'),
+})
+
 const common = {
   name: z.string().min(1),
   cardVersion: z.union([z.literal(1), z.literal(2)]).default(1),
   description: z.string().optional(),
   architecture: record.optional(),
   training: record.optional(),
-  metrics: record.optional(),
+  metrics: cardMetricsSchema.optional(),
   notes: z.string().optional(),
-  /** For a reduced-precision export: the model it was derived from and its weight precision. */
-  precision: z.enum(['fp32', 'fp16', 'int8']).optional(),
-  derivedFrom: z.string().min(1).optional(),
+  /** For a reduced-precision export: its weight precision and the name of the model it was derived from. */
+  precision: z.enum(['fp32', 'fp16', 'int8']).optional().describe("weight precision (default 'fp32'); a variant is <name>-<precision>.card.json next to its model's card"),
+  derivedFrom: z.string().min(1).optional().describe("the name of the model this reduced-precision variant was derived from (its card sits in the same folder)"),
   defaults: cardDefaultsSchema.optional(),
 }
 
@@ -122,6 +137,7 @@ export type AnyModelCard = GeneratorCard | EvaluatorCard | PipelineCard
 export type ModelCardTensor = z.output<typeof tensorSpecSchema>
 export type ModelCardSchedule = GeneratorCard['schedule']
 export type CardDefaults = z.output<typeof cardDefaultsSchema>
+export type CardMetrics = z.output<typeof cardMetricsSchema>
 
 /** The JSON Schema (draft 2020-12) of a model card as written to disk. */
 export function modelCardJsonSchema(): Record<string, unknown> {

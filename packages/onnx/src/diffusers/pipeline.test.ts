@@ -134,6 +134,12 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     expectSummary(emb.data, golden.textEncoder.lastHiddenState)
   })
 
+  it('disposes idempotently', async () => {
+    const sd = await loadDiffusersPipeline(dir, { sessionOptions: { threads: 1 } })
+    await sd.dispose()
+    await expect(sd.dispose()).resolves.toBeUndefined()
+  })
+
   it('decodes latents with the VAE to RGB in [0, 1]', async () => {
     const sd = await load()
     const latents = detInput([1, 4, 8, 8], 1)

@@ -2,11 +2,10 @@
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { GuidekitError } from '@guidekit/core'
-import { parseGeneratorCard } from '../card/parse.js'
 import type { GeneratorCard } from '../card/schema.js'
-import { classConditionalDenoiser, type ClassConditionalDenoiser, type ClassConditionalDenoiserOptions } from '../class-conditional/denoiser.js'
-import { createClassConditionalModel, isClassConditionalModel, type ClassConditionalModel } from '../class-conditional/model.js'
-import { decodeModel, embeddingRows } from '../graph/index.js'
+import type { ClassConditionalDenoiser, ClassConditionalDenoiserOptions } from '../class-conditional/denoiser.js'
+import { isClassConditionalModel, type ClassConditionalModel } from '../class-conditional/model.js'
+import { denoiserFromSources, openCheckedModel } from '../internal/loading.js'
 import { openSession, type OnnxSessionOptions } from '../session.js'
 import { locateModel, readModelCard } from './files.js'
 
@@ -79,18 +78,7 @@ export async function loadClassConditionalModel(source: ClassConditionalModelSou
     open = () => openSession(onnxPath, options.sessionOptions)
   }
   // The whole card is checked before any session is opened or file read.
-  const parsed = parseGeneratorCard(card, where)
-  const session = await open()
-  let rows: number | undefined
-  try {
-    const graph = decodeModel(await readBytes(), name).graph
-    const classInput = parsed.onnx.inputs.find((t) => t.role === 'class')?.name ?? 'class_labels'
-    rows = graph ? embeddingRows(graph, classInput) : undefined
-  } catch (error) {
-    await session.release()
-    throw error
-  }
-  return createClassConditionalModel({ session, card: parsed, name, where, modelBytes: readBytes, embeddingRows: rows, ...(options.extraInputs ? { extraInputs: options.extraInputs } : {}) })
+  return openCheckedModel({ card, where, name, open, readBytes, extraInputs: options.extraInputs })
 }
 
 /** Options of {@link loadClassConditionalDenoiser}: models as sources (paths, bytes or loaded models). */
@@ -110,25 +98,7 @@ export interface LoadDenoiserOptions extends Omit<ClassConditionalDenoiserOption
  * const rl = await loadClassConditionalDenoiser({ models: { base: dit, tuned: ditRl }, classes: [7] })
  */
 export async function loadClassConditionalDenoiser(options: LoadDenoiserOptions): Promise<ClassConditionalDenoiser> {
-  const sources: [string, ClassConditionalModelSource][] = []
-  if (options.model !== undefined) sources.push(['base', options.model])
-  for (const [name, source] of Object.entries(options.models ?? {})) sources.push([name, source])
-  if (sources.length === 0) {
-    throw new GuidekitError('INVALID_ARGUMENT', 'loadClassConditionalDenoiser needs `model` (a path to an .onnx file with its card) or `models` ({ base, tuned }).', { details: { parameter: 'model' } })
-  }
-  const owned: ClassConditionalModel[] = []
-  const release = () => Promise.all(owned.map((m) => m.dispose())).then(() => undefined)
-  try {
-    const models: Record<string, ClassConditionalModel> = {}
-    for (const [name, source] of sources) {
-      const loaded = await loadClassConditionalModel(source, options.sessionOptions ? { sessionOptions: options.sessionOptions } : {})
-      if (!isClassConditionalModel(source)) owned.push(loaded)
-      models[name] = loaded
-    }
-    const { model: _m, models: _ms, sessionOptions: _s, ...rest } = options
-    return classConditionalDenoiser({ ...rest, models, onDispose: release })
-  } catch (error) {
-    await release()
-    throw error
-  }
+  const { model, models, sessionOptions, ...rest } = options
+  const load = (source: ClassConditionalModelSource) => loadClassConditionalModel(source, sessionOptions ? { sessionOptions } : {})
+  return denoiserFromSources(model, models, rest, load, 'a path to an .onnx file with its card')
 }
