@@ -95,7 +95,7 @@ export function describePlan(options: {
   const count = (a: PlannedRow['action']) => rows.filter((r) => r.action === a).length
   const lines = [
     `plan: ${new Set(rows.map((r) => r.config.id)).size} configurations, ${rows.length} (configuration, size) rows: ${count('cached')} cached, ${count('new')} new, ${count('grow')} grown from a smaller cached size`,
-    ...[...perGenerator].map(([name, g]) => `  ${name}: ${g.images.toLocaleString('en')} images, ${Math.round(g.nfe).toLocaleString('en')} NFE x images, ~${clock(g.seconds)}`),
+    ...[...perGenerator].map(([name, g]) => `  ${name}: ${g.images.toLocaleString('en')} images, ${Math.round(g.nfe).toLocaleString('en')} NFE x images at ${g.nfe ? ((1000 * g.seconds) / g.nfe).toFixed(2) : 'n/a'} ms per image-NFE (batch measured now), ~${clock(g.seconds)}`),
     `  bootstrap: ${todo.length} rows x ${resamples} resamples, ~${clock(boot)}`,
     ...extras.map((e) => `  (included above) ${e.what}: ${e.images} images x ${e.nfe} NFE`),
     `ETA ~${clock(sampling + boot)} (finishing about ${new Date(Date.now() + (sampling + boot) * 1000).toTimeString().slice(0, 5)}; rates measured now, so a busier machine takes longer)`,

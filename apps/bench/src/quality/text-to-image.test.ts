@@ -5,7 +5,7 @@ import { loadDiffusersPipeline } from '@guidekit/onnx'
 import { describe, expect, it } from 'vitest'
 import type { Config } from './configs.js'
 import { generate } from './runner.js'
-import { promptFor, textToImageGenerator, toGrayscale } from './text-to-image.js'
+import { fillTemplate, paraphraseFor, promptFor, textToImageGenerator, toGrayscale } from './text-to-image.js'
 
 // The random-weight SD miniature of @guidekit/onnx's tests: the same loader and layout as a real export.
 const miniature = fileURLToPath(new URL('../../../../packages/onnx/src/__fixtures__/sd-miniature', import.meta.url))
@@ -14,6 +14,18 @@ describe('text-to-image group', () => {
   it('prompts "a photo of a {class}" with the class names', () => {
     expect(promptFor(['T-shirt/top', 'Trouser'], 1)).toBe('a photo of a trouser')
     expect(() => promptFor(['T-shirt/top'], 3)).toThrow(/no class name/)
+  })
+
+  it('fills caption templates as sd_captions.py (articles, plural phrases) and cycles the held-out paraphrases per class', () => {
+    expect(fillTemplate('an image of {a}', 'short-sleeved tee')).toBe('an image of a short-sleeved tee')
+    expect(fillTemplate('this is {a}', 'long pants')).toBe('this is long pants')
+    expect(fillTemplate('there is {a} in this photo', 'ankle boot')).toBe('there is an ankle boot in this photo')
+    expect(fillTemplate('a grayscale image of the {x}', 'winter jacket')).toBe('a grayscale image of the winter jacket')
+    const captions = { heldOutTemplates: ['an image of {a}', 'this is {a}'], heldOutSynonyms: [['short-sleeved tee', 't-shirt top'], ['long pants', 'pair of long trousers'], ...Array.from({ length: 8 }, () => ['bag'])] }
+    // Image i is class i mod 10 and takes combination floor(i / 10) of its class (templates x synonyms, template-major).
+    expect([0, 10, 20, 30, 40].map((i) => paraphraseFor(captions, i))).toEqual(['an image of a short-sleeved tee', 'an image of a t-shirt top', 'this is a short-sleeved tee', 'this is a t-shirt top', 'an image of a short-sleeved tee'])
+    expect(paraphraseFor(captions, 21)).toBe('this is long pants')
+    expect(() => paraphraseFor({}, 0)).toThrow(/heldOutTemplates/)
   })
 
   it('turns decoded [0, 1] images (1 or 3 channels) into 28x28 grayscale in [-1, 1]', () => {
