@@ -15,7 +15,6 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { cfg } from '@guidekit/cfg'
 import { fashionMnistTestStatistics, loadEvaluator } from '@guidekit/eval'
-import { fashionModel } from '@guidekit/models-fashion'
 import { biasCorrectedInterval, meanReplicates, percentileInterval, prepareReference, resampleCounts, RESAMPLES, type Interval } from './bootstrap.js'
 import type { Config } from './configs.js'
 import { loadGenerator, modelPath, type Generator } from './models.js'
@@ -79,7 +78,9 @@ const config = (w: number, prompts?: Config['prompts']): Config => ({
   guider: () => Promise.resolve(cfg({ scale: w })),
 })
 
-const evaluator = await loadEvaluator(fashionModel('fashion-eval').onnxPath, { sessionOptions: { threads } })
+const evaluatorPath = modelPath('fashion-eval')
+if (!evaluatorPath) throw new Error('fashion-eval is missing (packages/models-fashion/models/fashion-eval.onnx): the metrics need the evaluator')
+const evaluator = await loadEvaluator(evaluatorPath, { sessionOptions: { threads } })
 const reference = fashionMnistTestStatistics({ evaluatorSha256: evaluator.sha256 })
 const prepared = prepareReference(reference)
 const deps = { generator, evaluator, reference, prepared, batch, resamples: RESAMPLES, cacheDir, fresh: false, log }
