@@ -1,216 +1,248 @@
-// Each paper's headline claim, checked against the measured rows. A claim is "supported" only when it holds
-// in every measured (generator, sampler, steps) group; the evidence string gives the numbers per group.
-import type { Grid } from './configs.js'
+// Each paper's headline claim, decided from paired bootstrap intervals over images (verdicts.ts). A claim is
+// judged per setting (generator, sampler, steps, and scale or keep ratio where it has several), always
+// between rows on the same seeds and classes at the largest image count they share; the claim is supported
+// when every setting supports it, refuted when any setting refutes it, and inconclusive otherwise.
+import { meanReplicates, percentileInterval, differenceReplicates, resampleCounts, RESAMPLES } from './bootstrap.js'
+import { CLAIM_SAVING } from './configs.js'
 import type { InversionResult } from './inversion.js'
+import { TEXT_TO_IMAGE } from './models.js'
 import type { Row } from './runner.js'
+import { allOf, atCommonSize, below, pairedTest, requirement, single, type Test, type Verdict } from './verdicts.js'
+
+/** FD may be this much worse (relative to the baseline's FD at the compared size) and still count as "no worse". */
+export const FD_MARGIN = 0.05
+/** Accuracy may be this much lower (absolute) and still count as unchanged. */
+export const ACCURACY_MARGIN = 0.01
+/** The NFE saving an AG/LinearAG row must reach to be judged as "about 25% fewer NFE". */
+export const MIN_SAVING = 0.2
+
+export interface ClaimUnit {
+  /** The setting, e.g. `fashion-dit euler 20 steps, w=5`. */
+  readonly setting: string
+  readonly verdict: Verdict
+  readonly tests: readonly Test[]
+}
 
 export interface Claim {
   readonly paper: string
   readonly claim: string
-  /** null: not measured (see evidence for why). */
-  readonly supported: boolean | null
-  /** The verdict per measured (generator, sampler, steps) group; `supported` is true only when all are. */
-  readonly byGroup: Readonly<Record<string, boolean>>
+  /** The decision rule, as applied. */
+  readonly rule: string
+  readonly verdict: Verdict
+  readonly units: readonly ClaimUnit[]
+  /** What else was measured (curves, counts) or why nothing was. */
   readonly evidence: string
 }
 
-const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a')
-const pct = (x: number, d = 2) => `${(x * 100).toFixed(d)}%`
+type Inversion = InversionResult & { group: string }
 
-/** Rows grouped by generator / sampler / steps. */
-function groups(rows: readonly Row[]): Map<string, Row[]> {
-  const out = new Map<string, Row[]>()
+const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a')
+
+/** Rows grouped by setting, then by configuration id (every cached size of it, ascending). */
+function settings(rows: readonly Row[]): Map<string, Map<string, Row[]>> {
+  const out = new Map<string, Map<string, Row[]>>()
   for (const r of rows) {
     const k = `${r.generator} ${r.sampler} ${r.steps} steps`
-    out.set(k, [...(out.get(k) ?? []), r])
+    const g = out.get(k) ?? new Map<string, Row[]>()
+    g.set(r.id, [...(g.get(r.id) ?? []), r].sort((a, b) => a.images - b.images))
+    out.set(k, g)
   }
   return out
 }
-const find = (rows: readonly Row[], strategy: string, params: Record<string, number>) =>
-  rows.find((r) => r.strategy === strategy && Object.entries(params).every(([k, v]) => r.params[k] === v))
+const matches = (sizes: readonly Row[], strategy: string, params: Record<string, number>) => {
+  const r = sizes[0]
+  return r !== undefined && r.strategy === strategy && Object.entries(params).every(([k, v]) => r.params[k] === v)
+}
+const find = (g: Map<string, Row[]>, strategy: string, params: Record<string, number> = {}) => [...g.values()].filter((s) => matches(s, strategy, params))
 
-/** "Essentially unchanged" quality: FD within 5% (+0.05 absolute) and accuracy within 1 point. */
-export const sameQuality = (row: Row, base: Row) => row.frechetDistance <= base.frechetDistance * 1.05 + 0.05 && row.accuracy >= base.accuracy - 0.01
+function claim(paper: string, text: string, rule: string, units: ClaimUnit[], evidence: string[], notMeasured: string): Claim {
+  return { paper, claim: text, rule, verdict: allOf(units.map((u) => u.verdict)), units, evidence: units.length ? evidence.join('; ') : `not measured: ${notMeasured}` }
+}
+const unit = (setting: string, tests: Test[]): ClaimUnit => ({ setting, verdict: allOf(tests.map((t) => t.verdict)), tests })
 
-/** Linear interpolation of CFG's FD at scale w over the measured CFG scales (undefined outside the range). */
-function cfgFdAt(rows: readonly Row[], w: number): number | undefined {
-  const pts = rows
-    .filter((r) => r.strategy === 'cfg')
-    .map((r) => [r.params.scale as number, r.frechetDistance] as const)
-    .sort((a, b) => a[0] - b[0])
-  for (let i = 0; i + 1 < pts.length; i++) {
-    const [x0, y0] = pts[i] as readonly [number, number]
-    const [x1, y1] = pts[i + 1] as readonly [number, number]
-    if (w >= x0 && w <= x1) return y0 + ((w - x0) / (x1 - x0)) * (y1 - y0)
-  }
-  return undefined
+/** FD no worse than `baseline` (within FD_MARGIN) and, when asked, accuracy within ACCURACY_MARGIN. */
+function sameQuality(x: Row, baseline: Row, withAccuracy: boolean): Test[] {
+  const tests = [pairedTest({ a: single(x.label, x), b: single(baseline.label, baseline), metric: 'frechetDistance', name: 'FD', bound: FD_MARGIN * baseline.frechetDistance, direction: 'below' })]
+  if (withAccuracy) tests.push(pairedTest({ a: single(x.label, x), b: single(baseline.label, baseline), metric: 'accuracy', name: 'acc', bound: -ACCURACY_MARGIN, direction: 'above' }))
+  return tests
 }
 
-/** Records a group's verdict (a group is false once any of its checks fails). */
-function mark(groups: Record<string, boolean>, key: string, ok: boolean): void {
-  groups[key] = (groups[key] ?? true) && ok
-}
-
-export function evaluateClaims(rows: readonly Row[], grid: Grid, inversion: readonly (InversionResult & { group: string })[], notes: { draft?: string; rl?: string }): Claim[] {
-  const g = groups(rows)
-  const claims: Claim[] = []
-
-  // APG (Sadat et al., arXiv 2410.02416)
-  {
-    const apgGroups: Record<string, boolean> = {}
-    const ev: string[] = []
-    let ok = true
-    let any = false
-    for (const [k, rs] of g) {
-      for (const w of grid.apgScales.filter((s) => s >= 5)) {
-        const c = find(rs, 'cfg', { scale: w })
-        const a = find(rs, 'apg', { scale: w })
-        if (!c || !a) continue
-        any = true
-        const less = a.clippedFraction < c.clippedFraction && a.contrast <= c.contrast
-        const fdOk = a.frechetDistance <= c.frechetDistance * 1.05 + 0.05
-        ok &&= less && fdOk
-        mark(apgGroups, k, less && fdOk)
-        ev.push(`${k}, w=${w} (n=${c.images}/${a.images}): clipped ${pct(c.clippedFraction)} (CFG) vs ${pct(a.clippedFraction)} (APG), contrast ${f(c.contrast, 3)} vs ${f(a.contrast, 3)}, white ${pct(c.whiteFraction)} vs ${pct(a.whiteFraction)}, FD ${f(c.frechetDistance)} vs ${f(a.frechetDistance)}`)
-      }
+function apgClaim(groups: Map<string, Map<string, Row[]>>): Claim {
+  const units: ClaimUnit[] = []
+  const evidence: string[] = []
+  for (const [k, g] of groups) {
+    for (const apgSizes of find(g, 'apg')) {
+      const w = (apgSizes[0] as Row).params.scale as number
+      const pair = w >= 5 ? atCommonSize([apgSizes, find(g, 'cfg', { scale: w })[0] ?? []]) : undefined
+      if (!pair) continue
+      const [a, c] = pair as [Row, Row]
+      const saturation = TEXT_TO_IMAGE.has(a.generator) ? ('whiteFraction' as const) : ('clippedFraction' as const)
+      units.push(
+        unit(`${k}, w=${w}`, [
+          ...sameQuality(a, c, false),
+          pairedTest({ a: single(a.label, a), b: single(c.label, c), metric: saturation, name: saturation === 'whiteFraction' ? 'white' : 'clip', bound: 0, direction: 'below' }),
+        ]),
+      )
+      evidence.push(`${k}, w=${w} (n=${a.images}): contrast ${f(c.contrast, 3)} (CFG) vs ${f(a.contrast, 3)} (APG), white ${f(c.whiteFraction * 100)}% vs ${f(a.whiteFraction * 100)}%`)
     }
-    claims.push({
-      paper: 'APG (Sadat et al., arXiv 2410.02416)',
-      claim: 'At high guidance scales APG oversaturates less than CFG (fewer clipped pixels, lower contrast) with FD no worse (within 5%).',
-      supported: any ? ok : null,
-      byGroup: apgGroups,
-      evidence: any ? ev.join('; ') : 'not measured: no group has CFG and APG at a scale >= 5',
-    })
   }
+  return claim(
+    'APG (Sadat et al., arXiv 2410.02416)',
+    'At high guidance scales APG oversaturates less than CFG (fewer clipped pixels) with FD no worse.',
+    `Per setting and scale w >= 5: supported if the 95% paired interval of FD(APG) - FD(CFG) lies below +${FD_MARGIN * 100}% of FD(CFG) and that of clipped fraction(APG) - clipped fraction(CFG) lies below 0 (text-to-image: the white-pixel fraction, as the VAE decode clamps); refuted if either interval lies entirely above its bound; otherwise inconclusive.`,
+    units,
+    evidence,
+    'no setting has CFG and APG at a scale >= 5',
+  )
+}
 
-  // CFG++ (Chung et al., arXiv 2406.08070)
-  {
-    const ev: string[] = []
-    let wins = 0
-    let total = 0
-    let bestOk = true
-    const ppGroups: Record<string, boolean> = {}
-    for (const [k, rs] of g) {
-      const pp = rs.filter((r) => r.strategy === 'cfg++')
-      const cf = rs.filter((r) => r.strategy === 'cfg')
-      if (!pp.length || !cf.length) continue
-      for (const r of pp) {
-        const w = Number(r.extra.effectiveCfgScale)
-        const ref = cfgFdAt(rs, w)
-        if (ref === undefined) {
-          ev.push(`${k}, lambda=${r.params.lambda} (~w ${f(w)}): FD ${f(r.frechetDistance)}, outside the CFG sweep`)
-          continue
+function cfgPlusPlusClaim(groups: Map<string, Map<string, Row[]>>): Claim {
+  const units: ClaimUnit[] = []
+  const evidence: string[] = []
+  for (const [k, g] of groups) {
+    const pps = find(g, 'cfg++')
+    const cfgs = find(g, 'cfg').sort((a, b) => (a[0]?.params.scale as number) - (b[0]?.params.scale as number))
+    if (!pps.length || !cfgs.length) continue
+    const tests: Test[] = []
+    for (const pp of pps) {
+      const w = Number(pp[0]?.extra.effectiveCfgScale)
+      const lo = [...cfgs].reverse().find((s) => (s[0]?.params.scale as number) <= w + 1e-9)
+      const hi = cfgs.find((s) => (s[0]?.params.scale as number) >= w - 1e-9)
+      const rows = lo && hi ? atCommonSize([pp, lo, hi]) : undefined
+      if (!rows) {
+        evidence.push(`${k}: ${pp[0]?.label} (matched w ${f(w)}) is outside the CFG sweep or has no common size`)
+        continue
+      }
+      const [p, c0, c1] = rows as [Row, Row, Row]
+      const x0 = c0.params.scale as number
+      const x1 = c1.params.scale as number
+      const t = x1 > x0 ? (w - x0) / (x1 - x0) : 0
+      const mix = { label: x1 > x0 ? `cfg w=${f(w)} (interpolated)` : c0.label, parts: x1 > x0 ? ([[1 - t, c0], [t, c1]] as const) : ([[1, c0]] as const) }
+      tests.push(pairedTest({ a: single(`${p.label} (~w ${f(w)})`, p), b: mix, metric: 'frechetDistance', name: 'FD', bound: 0, direction: 'below' }))
+    }
+    const sweep = atCommonSize([...pps, ...cfgs.filter((s) => (s[0]?.params.scale as number) > 1)])
+    if (sweep) {
+      // The best of each sweep by point estimate, then a paired test between those two rows.
+      const bestOf = (rows: readonly Row[]) => rows.reduce((m, r) => (r.frechetDistance < m.frechetDistance ? r : m))
+      const a = bestOf(sweep.slice(0, pps.length))
+      const b = bestOf(sweep.slice(pps.length))
+      tests.push(pairedTest({ a: single(`best CFG++: ${a.label}`, a), b: single(`best CFG: ${b.label}`, b), metric: 'frechetDistance', name: 'FD', bound: FD_MARGIN * b.frechetDistance, direction: 'below' }))
+    }
+    if (tests.length) units.push(unit(k, tests))
+  }
+  return claim(
+    'CFG++ (Chung et al., arXiv 2406.08070)',
+    'Better FD than CFG at matched guidance strength, and the best FD over the sweep no worse.',
+    `Per setting: CFG++ runs at the lambdas whose first-order matched CFG scale (mean over the plan of lambda sigma_i / (sigma_i - sigma_{i+1})) is a measured CFG scale; supported if at every such point the 95% paired interval of FD(CFG++) - FD(CFG at the matched scale, linearly interpolated between measured scales) lies below 0 and that of FD(best CFG++) - FD(best CFG, w > 1) (the rows with the lowest FD of each sweep) lies below +${FD_MARGIN * 100}% of the best CFG FD; refuted if any of these intervals lies entirely above its bound; otherwise inconclusive.`,
+    units,
+    evidence,
+    'no setting has CFG++ and CFG rows',
+  )
+}
+
+function inversionClaim(inversions: readonly Inversion[]): Claim {
+  const units: ClaimUnit[] = []
+  for (const i of inversions) {
+    const n = i.images
+    const counts = resampleCounts(n, { resamples: RESAMPLES })
+    const rmse = (v: readonly number[]) => meanReplicates(v, counts).map(Math.sqrt)
+    const interval = percentileInterval(differenceReplicates(rmse(i.perImageMse.cfgPlusPlus), rmse(i.perImageMse.cfg)))
+    const test: Test = { quantity: `RMSE(cfg++ lambda=${i.lambda}) - RMSE(cfg w=${f(i.cfgScale)})`, rows: [`inversion ${i.group}`], images: n, estimate: i.cfgPlusPlusRmse - i.cfgRmse, interval, bound: 0, verdict: below(interval, 0) }
+    units.push(unit(i.group, [test]))
+  }
+  return claim(
+    'CFG++ (Chung et al., arXiv 2406.08070), DDIM inversion',
+    'Better DDIM invertibility than CFG: generate, invert with plain DDIM inversion, regenerate; lower round-trip RMSE than CFG at the matched scale.',
+    'Per setting: supported if the 95% paired interval (bootstrap over images) of RMSE(CFG++) - RMSE(CFG) lies below 0; refuted if it lies above 0; otherwise inconclusive.',
+    units,
+    inversions.map((i) => `${i.group}: with fixed-point refinement CFG++ reaches RMSE ${f(i.cfgPlusPlusFixedPointRmse, 4)} over ${i.images} images`),
+    'no inversion round trip with per-image errors',
+  )
+}
+
+function agClaim(groups: Map<string, Map<string, Row[]>>): Claim {
+  const units: ClaimUnit[] = []
+  const evidence: string[] = []
+  for (const [k, g] of groups) {
+    for (const strategy of ['ag-cfg', 'linear-ag'] as const) {
+      const curve = find(g, strategy).sort((a, b) => (a[0]?.params.saving as number) - (b[0]?.params.saving as number))
+      for (const sizes of curve) {
+        const first = sizes[0] as Row
+        const pair = atCommonSize([sizes, find(g, 'cfg', { scale: first.params.scale as number })[0] ?? []])
+        if (!pair) continue
+        const [x, c] = pair as [Row, Row]
+        const saving = 1 - x.nfe / c.nfe
+        if (first.params.saving === CLAIM_SAVING) {
+          units.push(
+            unit(`${k}, ${strategy === 'ag-cfg' ? 'AG' : 'LinearAG'}`, [
+              requirement({ quantity: `NFE saving of ${x.label} vs ${c.label}`, rows: [x, c], estimate: saving, bound: MIN_SAVING, holds: saving >= MIN_SAVING }),
+              ...sameQuality(x, c, true),
+            ]),
+          )
         }
-        total++
-        if (r.frechetDistance < ref) wins++
-        mark(ppGroups, k, r.frechetDistance < ref)
-        ev.push(`${k}, lambda=${r.params.lambda} (n=${r.images}, matched w ${f(w)}): FD ${f(r.frechetDistance)} vs CFG ${f(ref)} (interpolated)`)
-      }
-      const bestPP = Math.min(...pp.map((r) => r.frechetDistance))
-      const bestCfg = Math.min(...cf.filter((r) => r.params.scale !== 1).map((r) => r.frechetDistance))
-      bestOk &&= bestPP <= bestCfg
-      mark(ppGroups, k, bestPP <= bestCfg)
-      ev.push(`${k}: best FD CFG++ ${f(bestPP)} vs CFG ${f(bestCfg)}`)
-    }
-    const fdOk = total > 0 && wins > total / 2 && bestOk
-    claims.push({
-      paper: 'CFG++ (Chung et al., arXiv 2406.08070)',
-      claim: 'Better FD than CFG at matched guidance strength (CFG++ lambda mapped to the mean first-order equivalent CFG scale over the plan; CFG interpolated between measured scales), and the best FD over the sweep no worse.',
-      supported: total === 0 ? null : fdOk,
-      byGroup: ppGroups,
-      evidence: `CFG++ lower at ${wins}/${total} matched points; ${ev.join('; ')}`,
-    })
-    const inv = inversion.map((i) => `${i.group}: round-trip RMSE CFG++ (lambda ${i.lambda}) ${f(i.cfgPlusPlusRmse, 4)} (with fixed-point refinement ${f(i.cfgPlusPlusFixedPointRmse, 4)}) vs CFG (w ${f(i.cfgScale)}) ${f(i.cfgRmse, 4)} over ${i.images} images`)
-    claims.push({
-      paper: 'CFG++ (Chung et al., arXiv 2406.08070), DDIM inversion',
-      claim: 'Better DDIM invertibility than CFG: generate, invert with plain DDIM inversion, regenerate; lower round-trip RMSE than CFG at the matched scale.',
-      supported: inversion.length === 0 ? null : inversion.every((i) => i.cfgPlusPlusRmse < i.cfgRmse),
-      byGroup: Object.fromEntries(inversion.map((i) => [i.group, i.cfgPlusPlusRmse < i.cfgRmse])),
-      evidence: inv.join('; ') || 'not measured',
-    })
-  }
-
-  // Adaptive guidance (Castillo et al., arXiv 2312.12487)
-  {
-    const agGroups: Record<string, boolean> = {}
-    const ev: string[] = []
-    let ok = true
-    let any = false
-    for (const [k, rs] of g) {
-      for (const [strategy, inner, scale] of [
-        ['ag-cfg', 'cfg', grid.agScale],
-        ['ag-apg', 'apg', grid.agApgScale],
-      ] as const) {
-        const base = find(rs, inner, { scale })
-        const ags = rs.filter((r) => r.strategy === strategy)
-        if (!base || !ags.length) continue
-        any = true
-        const good = ags.filter((r) => sameQuality(r, base) && 1 - r.nfe / base.nfe >= 0.2)
-        ok &&= good.length > 0
-        mark(agGroups, `${k} ${strategy}`, good.length > 0)
-        ev.push(
-          `${k} ${inner} w=${scale} (n=${base.images}; NFE ${f(base.nfe, 1)}, FD ${f(base.frechetDistance)}, acc ${f(base.accuracy, 3)}): ` +
-            ags.map((r) => `t=${r.params.threshold} (n=${r.images}): NFE ${f(r.nfe, 1)} (-${pct(1 - r.nfe / base.nfe, 0)}), FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '),
-        )
-        const lin = find(rs, 'linear-ag', { scale })
-        if (lin && inner === 'cfg') ev.push(`${k} LinearAG: NFE ${f(lin.nfe, 1)} (-${pct(1 - lin.nfe / base.nfe, 0)}), FD ${f(lin.frechetDistance)}, acc ${f(lin.accuracy, 3)}`)
+        evidence.push(`${k} ${x.label} (n=${x.images}): NFE ${f(x.nfe, 1)} vs ${f(c.nfe, 1)} (-${f(saving * 100, 0)}%), FD ${f(x.frechetDistance)} [${f(x.frechetDistanceCi[0])}, ${f(x.frechetDistanceCi[1])}] vs ${f(c.frechetDistance)}, acc ${f(x.accuracy, 3)} vs ${f(c.accuracy, 3)}`)
       }
     }
-    claims.push({
-      paper: 'Adaptive Guidance (Castillo et al., arXiv 2312.12487)',
-      claim: 'About 25% fewer NFE at essentially unchanged quality (here: >= 20% fewer NFE with FD within 5% and accuracy within 1 point, for some threshold).',
-      supported: any ? ok : null,
-      byGroup: agGroups,
-      evidence: any ? ev.join('; ') : 'not measured',
-    })
   }
+  return claim(
+    'Adaptive Guidance (Castillo et al., arXiv 2312.12487)',
+    'About 25% fewer NFE than CFG at essentially unchanged quality (AG, and LinearAG).',
+    `Protocol: AG's threshold is the one whose NFE on a calibration set (own seeds) is closest to ${(1 - CLAIM_SAVING) * 100}% of CFG's at the same scale; LinearAG predicts every other step (${CLAIM_SAVING * 100}% fewer NFE). Per setting and method: supported if the measured NFE saving is >= ${MIN_SAVING * 100}%, the 95% paired interval of FD - FD(CFG) lies below +${FD_MARGIN * 100}% of FD(CFG) and that of accuracy - accuracy(CFG) lies above -${ACCURACY_MARGIN * 100} points; refuted if either interval lies entirely beyond its bound; otherwise inconclusive.`,
+    units,
+    evidence,
+    'no setting has calibrated AG or LinearAG rows with their CFG baseline',
+  )
+}
 
-  // RLG
-  {
-    const rlGroups: Record<string, boolean> = {}
-    const ev: string[] = []
-    let ok = true
-    let any = false
-    for (const [k, rs] of g) {
-      const pts = rs.filter((r) => r.strategy === 'rlg').sort((a, b) => (a.params.weight as number) - (b.params.weight as number))
-      if (pts.length < 3) continue
-      any = true
-      const monotone = pts.every((r, i) => i === 0 || r.reward > (pts[i - 1] as Row).reward)
-      ok &&= monotone
-      rlGroups[k] = monotone
-      ev.push(`${k}: ` + pts.map((r) => `w=${r.params.weight} (n=${r.images}): reward ${f(r.reward, 1)} (FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)})`).join(', '))
-    }
-    claims.push({
-      paper: 'RLG (Reinforcement-learning guidance, jinluo12345/Reinforcement-learning-guidance)',
-      claim: 'The reward follows w: strictly increasing over w in {0, 0.5, 1, 1.5, 2} (interpolating below 1, extrapolating above).',
-      supported: any ? ok : null,
-      byGroup: rlGroups,
-      evidence: any ? ev.join('; ') : `not measured: ${notes.rl ?? 'no RLG rows'}`,
-    })
+function rlgClaim(groups: Map<string, Map<string, Row[]>>, note: string | undefined): Claim {
+  const units: ClaimUnit[] = []
+  const evidence: string[] = []
+  for (const [k, g] of groups) {
+    const byWeight = find(g, 'rlg').sort((a, b) => (a[0]?.params.weight as number) - (b[0]?.params.weight as number))
+    const rows = byWeight.length >= 3 ? atCommonSize(byWeight) : undefined
+    if (!rows) continue
+    const tests = rows.slice(1).map((r, i) => pairedTest({ a: single(`w=${r.params.weight}`, r), b: single(`w=${(rows[i] as Row).params.weight}`, rows[i] as Row), metric: 'reward', name: 'reward', bound: 0, direction: 'above' }))
+    units.push(unit(k, tests))
+    evidence.push(`${k}: ` + rows.map((r) => `w=${r.params.weight}: FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '))
   }
+  return claim(
+    'RLG (Reinforcement-learning guidance, jinluo12345/Reinforcement-learning-guidance)',
+    'The reward follows w: strictly increasing over the measured weights (interpolating below 1, extrapolating above).',
+    'Per setting: supported if for every consecutive pair of weights the 95% paired interval of reward(w_next) - reward(w) lies above 0; refuted if any lies entirely below 0; otherwise inconclusive.',
+    units,
+    evidence,
+    note ?? 'no RLG rows',
+  )
+}
 
-  // DraftAttention
-  {
-    const draftGroups: Record<string, boolean> = {}
-    const ev: string[] = []
-    let ok = true
-    let any = false
-    for (const [k, rs] of g) {
-      const base = find(rs, 'cfg', { scale: grid.draftScale })
-      const ds = rs.filter((r) => r.strategy === 'draft-attention')
-      if (!base || !ds.length) continue
-      any = true
-      ok &&= ds.every((r) => sameQuality(r, base))
-      for (const r of ds) draftGroups[`${k} keep ${r.params.keep}`] = sameQuality(r, base)
-      ev.push(`${k} dense cfg w=${grid.draftScale} (n=${base.images}): FD ${f(base.frechetDistance)}, acc ${f(base.accuracy, 3)}; ` + ds.map((r) => `keep ${r.params.keep} (n=${r.images}): FD ${f(r.frechetDistance)}, acc ${f(r.accuracy, 3)}`).join(', '))
+function draftClaim(groups: Map<string, Map<string, Row[]>>, note: string | undefined): Claim {
+  const units: ClaimUnit[] = []
+  for (const [k, g] of groups) {
+    for (const sizes of find(g, 'draft-attention')) {
+      const first = sizes[0] as Row
+      const pair = atCommonSize([sizes, find(g, 'cfg', { scale: first.params.scale as number })[0] ?? []])
+      if (pair) units.push(unit(`${k}, keep ${first.params.keep}`, sameQuality(pair[0] as Row, pair[1] as Row, true)))
     }
-    claims.push({
-      paper: 'DraftAttention (arXiv 2505.14708)',
-      claim: 'Quality is preserved at the tested keep ratios (FD within 5% and accuracy within 1 point of dense attention).',
-      supported: any ? ok : null,
-      byGroup: draftGroups,
-      evidence: any ? ev.join('; ') : `not measured: ${notes.draft ?? 'no draft-attention rows'}`,
-    })
   }
-  return claims
+  return claim(
+    'DraftAttention (arXiv 2505.14708)',
+    'Quality is preserved at the tested keep ratios.',
+    `Per setting and keep ratio: supported if the 95% paired interval of FD(draft) - FD(dense) lies below +${FD_MARGIN * 100}% of FD(dense) and that of accuracy(draft) - accuracy(dense) above -${ACCURACY_MARGIN * 100} points; refuted if either lies entirely beyond its bound; otherwise inconclusive.`,
+    units,
+    [],
+    note ?? 'no draft-attention rows',
+  )
+}
+
+/** Every claim with its verdict, from every cached size of every configuration (and the inversion round trips). */
+export function evaluateClaims(rows: readonly Row[], inversions: readonly Inversion[], notes: { draft?: string; rl?: string }): Claim[] {
+  const groups = settings(rows)
+  return [apgClaim(groups), cfgPlusPlusClaim(groups), inversionClaim(inversions), agClaim(groups), rlgClaim(groups, notes.rl), draftClaim(groups, notes.draft)]
+}
+
+/** `id@n` of every row a claim's test uses. */
+export function rowsUsedByClaims(claims: readonly Claim[]): Set<string> {
+  const used = new Set<string>()
+  for (const c of claims) for (const u of c.units) for (const t of u.tests) for (const id of t.rows) used.add(`${id}@${t.images}`)
+  return used
 }

@@ -34,7 +34,16 @@ export async function invertCfg(denoiser: Denoiser, image: Tensor, plan: Samplin
   return x
 }
 
-const rmse = (a: Tensor, b: Tensor) => Math.sqrt(a.data.reduce((s, v, i) => s + (v - (b.data[i] as number)) ** 2, 0) / a.data.length)
+/** Mean squared pixel error of each image. */
+function perImageMse(a: Tensor, b: Tensor): number[] {
+  const size = a.sampleSize
+  return Array.from({ length: a.batch }, (_, k) => {
+    let s = 0
+    for (let i = k * size; i < (k + 1) * size; i++) s += ((a.data[i] as number) - (b.data[i] as number)) ** 2
+    return Number((s / size).toPrecision(6))
+  })
+}
+const rootMean = (v: readonly number[]) => Math.sqrt(v.reduce((s, x) => s + x, 0) / v.length)
 
 export interface InversionResult {
   readonly images: number
@@ -46,6 +55,8 @@ export interface InversionResult {
   /** CFG++ with `invert`'s fixed-point refinement (2 iterations: 3x the inversion's model calls). */
   readonly cfgPlusPlusFixedPointRmse: number
   readonly cfgRmse: number
+  /** Mean squared error of each image (image i: class i mod 10, seed + i), for paired bootstrap intervals. */
+  readonly perImageMse: { readonly cfgPlusPlus: readonly number[]; readonly cfgPlusPlusFixedPoint: readonly number[]; readonly cfg: readonly number[] }
 }
 
 /** Round trips `count` images generated with each method (same seeds/classes) through its own inversion. */
@@ -62,5 +73,15 @@ export async function inversionRoundTrip(options: { denoiser: Denoiser; plan: Sa
   const b = await sample({ denoiser, guider: cfg({ scale: cfgScale }), sampler: sampler(), plan, shape, seed })
   const lb = await invertCfg(denoiser, b.latents, plan, cfgScale)
   const b2 = await sample({ denoiser, guider: cfg({ scale: cfgScale }), sampler: sampler(), plan, latents: lb })
-  return { images: shape[0] as number, steps: plan.timesteps.length, lambda, cfgScale, cfgPlusPlusRmse: rmse(a.samples, a2.samples), cfgPlusPlusFixedPointRmse: rmse(a.samples, a3.samples), cfgRmse: rmse(b.samples, b2.samples) }
+  const perImage = { cfgPlusPlus: perImageMse(a.samples, a2.samples), cfgPlusPlusFixedPoint: perImageMse(a.samples, a3.samples), cfg: perImageMse(b.samples, b2.samples) }
+  return {
+    images: shape[0] as number,
+    steps: plan.timesteps.length,
+    lambda,
+    cfgScale,
+    cfgPlusPlusRmse: rootMean(perImage.cfgPlusPlus),
+    cfgPlusPlusFixedPointRmse: rootMean(perImage.cfgPlusPlusFixedPoint),
+    cfgRmse: rootMean(perImage.cfg),
+    perImageMse: perImage,
+  }
 }

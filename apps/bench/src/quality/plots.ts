@@ -4,6 +4,8 @@ import sharp from 'sharp'
 export interface Series {
   readonly name: string
   readonly points: readonly (readonly [number, number])[]
+  /** A vertical error bar `[low, high]` per point (same order as `points`), e.g. a 95% interval. */
+  readonly intervals?: readonly (readonly [number, number])[]
   /** Draw lines between points (sorted by x); false: markers only. */
   readonly line?: boolean
   /** `'ring'`: large hollow markers, for baselines that other series may sit on. */
@@ -27,8 +29,9 @@ export function chartSvg(options: { title: string; xLabel: string; yLabel: strin
   const { title, xLabel, yLabel, series, width = 760, height = 460 } = options
   const m = { left: 70, right: 190, top: 40, bottom: 55 }
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y))
+  const bars = series.flatMap((s) => (s.intervals ?? []).flatMap((iv, k) => (Number.isFinite(s.points[k]?.[0]) ? [iv[0], iv[1]] : []))).filter(Number.isFinite)
   const xs = all.map((p) => p[0])
-  const ys = all.map((p) => p[1])
+  const ys = [...all.map((p) => p[1]), ...bars]
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)]
   let [y0, y1] = [Math.min(...ys), Math.max(...ys)]
   if (!all.length) [x0, x1, y0, y1] = [0, 1, 0, 1]
@@ -61,6 +64,12 @@ export function chartSvg(options: { title: string; xLabel: string; yLabel: strin
   series.forEach((s, i) => {
     const color = palette[i % palette.length] as string
     const pts = [...s.points].filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((a, b) => a[0] - b[0])
+    s.points.forEach(([x, y], k) => {
+      const iv = s.intervals?.[k]
+      if (!iv || !Number.isFinite(x) || !Number.isFinite(y) || !Number.isFinite(iv[0]) || !Number.isFinite(iv[1])) return
+      const [lo, hi] = [sy(iv[0]), sy(iv[1])]
+      parts.push(`<path d="M${sx(x)},${lo} V${hi} M${sx(x) - 5},${lo} h10 M${sx(x) - 5},${hi} h10" stroke="${color}" stroke-width="1.5" fill="none"/>`)
+    })
     if (s.line !== false && pts.length > 1) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(([x, y]) => `${sx(x)},${sy(y)}`).join(' ')}"/>`)
     for (const [x, y] of pts) {
       parts.push(s.marker === 'ring' ? `<circle cx="${sx(x)}" cy="${sy(y)}" r="8" fill="none" stroke="${color}" stroke-width="2.5"/>` : `<circle cx="${sx(x)}" cy="${sy(y)}" r="4" fill="${color}"/>`)
