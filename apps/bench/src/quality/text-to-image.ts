@@ -124,4 +124,3 @@ export function textToImageCard(): Record<string, unknown> | undefined {
 }
 
 export const textToImageCardPath = () => `${textToImagePath()}.card.json`
-}
