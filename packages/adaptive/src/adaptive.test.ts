@@ -1,4 +1,4 @@
-import { GuidekitError, Tensor, euler, gaussianDenoiser, sample, vpPlan, vpSchedule, type Guider, type Prediction } from '@guidekit/core'
+import { GuidekitError, Tensor, euler, gaussianDenoiser, sample, vpPlan, vpSchedule } from '@guidekit/core'
 import { referenceCfg } from '@guidekit/core/testing'
 import { describe, expect, it } from 'vitest'
 import { adaptive } from './index.js'

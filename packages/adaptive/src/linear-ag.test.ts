@@ -24,7 +24,7 @@ describe('LinearAG', () => {
       const coefficients = fitLinearAG(recorder.trajectories, { sampler: 'euler', scale: recorder.scale, space })
       expect(coefficients.steps).toBe(12)
       expect(coefficients.coefficients.filter(Boolean)).toHaveLength(6) // odd steps
-      const json = JSON.parse(JSON.stringify(coefficients))
+      const json: unknown = JSON.parse(JSON.stringify(coefficients))
       const guider = linearAG({ coefficients: parseLinearAGCoefficients(json), sampler: 'euler' })
       const fast = await sample({ denoiser, guider, sampler: euler(), plan, shape: [4, n], seed: 9 })
       const full = await sample({ denoiser, guider: recorder.guider, sampler: euler(), plan, shape: [4, n], seed: 9 })
@@ -54,6 +54,6 @@ describe('LinearAG', () => {
       return undefined
     })()
     expect(GuidekitError.isInstance(error)).toBe(true)
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('steps') })
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('steps') as unknown })
   })
 })

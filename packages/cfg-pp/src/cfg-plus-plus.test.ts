@@ -53,7 +53,7 @@ describe('cfgPlusPlus', () => {
     const calls: number[] = []
     const out = await cfgPlusPlus({ scale: 0.6 })
       .start({ steps: 1, sigmas: new Float64Array([2, 0]), timesteps: new Float64Array([0]), family: 'vp', shape: x.shape })
-      .step({ step: 0, steps: 1, sigma: 2, sigmaNext: 0, timestep: 0, family: 'vp', x, predict: async (b) => (calls.push(b.length), predictions) })
+      .step({ step: 0, steps: 1, sigma: 2, sigmaNext: 0, timestep: 0, family: 'vp', x, predict: (b) => (calls.push(b.length), Promise.resolve(predictions)) })
     expect(calls).toEqual([2])
     out.denoised.data.forEach((v, i) => expect(v).toBeCloseTo((u.denoised.data[i] as number) + 0.6 * ((c.denoised.data[i] as number) - (u.denoised.data[i] as number)), 6))
     expect(out.renoise).toBe(u.denoised)
@@ -196,6 +196,6 @@ describe('invert refuses plans it cannot walk back', () => {
   it('rejects a DDIM plan with per-step targets (UNSUPPORTED)', async () => {
     const plan = vpPlan(vpSchedule(), { steps: 7, spacing: 'trailing', ddim: true, final: 'first-train-step' })
     expect(plan.targets).toBeDefined()
-    await expect(invert({ denoiser: vp, image: Tensor.zeros([1, 2]), plan, scale: 0.5 })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringContaining('targets') })
+    await expect(invert({ denoiser: vp, image: Tensor.zeros([1, 2]), plan, scale: 0.5 })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringContaining('targets') as unknown })
   })
 })

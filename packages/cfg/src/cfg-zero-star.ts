@@ -1,4 +1,4 @@
-import { type Tensor, assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
+import { type Tensor, assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type RunInfo, type StepContext, denoisedFrom, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
 
 /**
  * CFG-Zero*'s optimised scale (arXiv 2503.18886, eq. 7; diffusers `cfg_zero_star_scale`):

@@ -1,4 +1,4 @@
-import { GuidekitError, Tensor, euler, gaussianDenoiser, guidanceRescale, randn, sample, std, vpPlan, vpSchedule, type Branch, type Guider, type Prediction, type StepContext } from '@guidekit/core'
+import { GuidekitError, Tensor, euler, gaussianDenoiser, guidanceRescale, randn, sample, vpPlan, vpSchedule, type Prediction } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
 import { fakeStepContext, startSession as start } from '@guidekit/core/testing'
 import { cfg, cfgCombine, fromDiffusersScale, toDiffusersScale } from './index.js'

@@ -1,4 +1,4 @@
-import { assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
+import { assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type RunInfo, type StepContext, type Tensor, denoisedFrom, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
 
 /**
  * Tangential CFG combination (TCFG, arXiv 2503.18137; diffusers `TangentialClassifierFreeGuidance`), paper

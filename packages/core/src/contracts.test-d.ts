@@ -1,6 +1,6 @@
 // Type tests for the public contracts: what compiles and what must not (vitest --typecheck).
 import { describe, expectTypeOf, it } from 'vitest'
-import type { DenoiseRequest, Denoiser, GuidedStep, Guider, Prediction, Sampler, StepContext } from './contracts.js'
+import type { Branch, DenoiseRequest, Denoiser, GuidedStep, Guider, Prediction, Sampler, StepContext } from './contracts.js'
 import type { GuidekitErrorCode } from './errors.js'
 import { interval } from './interval.js'
 import { wrapDenoiser, type DenoiserMiddleware } from './middleware.js'
@@ -27,7 +27,7 @@ describe('contracts', () => {
     // @ts-expect-error: a window is sigma, steps or fraction
     interval(unguided(), { time: [0, 1] })
     expectTypeOf<Awaited<ReturnType<ReturnType<Guider['start']>['step']>>>().toEqualTypeOf<GuidedStep>()
-    expectTypeOf<StepContext['predict']>().parameters.toEqualTypeOf<[branches: readonly import('./contracts.js').Branch[]]>()
+    expectTypeOf<StepContext['predict']>().parameters.toEqualTypeOf<[branches: readonly Branch[]]>()
   })
 
   it('sample() needs a plan and returns counts', () => {

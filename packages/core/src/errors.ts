@@ -98,11 +98,13 @@ export function checkNumber(
 
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value)
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value)
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === null || value === undefined) return String(value)
+  if (typeof value === 'symbol') return value.toString()
+  if (typeof value === 'function') return 'a function'
   if (Array.isArray(value)) return `[${value.slice(0, 8).map(formatValue).join(', ')}${value.length > 8 ? ', ...' : ''}]`
   try {
     return JSON.stringify(value)
   } catch {
-    return String(value)
+    return 'an object that JSON cannot show (circular?)'
   }
 }

@@ -12,7 +12,7 @@ export function float32ToFloat16Bits(value: number): number {
   const exp = (x >>> 23) & 0xff
   let mant = x & 0x7fffff
   if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0)
-  let e = exp - 127 + 15
+  const e = exp - 127 + 15
   if (e >= 0x1f) return sign | 0x7c00
   if (e <= 0) {
     if (e < -10) return sign
@@ -26,8 +26,7 @@ export function float32ToFloat16Bits(value: number): number {
   }
   let h = (e << 10) | (mant >>> 13)
   const rest = mant & 0x1fff
-  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++
-  e = h >>> 10
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h++ // a carry into the exponent is still exact (up to inf)
   return sign | h
 }
 

@@ -54,6 +54,6 @@ describe('predictPair', () => {
 
   it('names the guider when a prediction has the wrong shape', async () => {
     const { ctx } = fakeStepContext({ x: Tensor.zeros([2, 3]), predictions: { positive: fromEpsilon(c), negative: fromEpsilon(Tensor.zeros([1, 3])) } })
-    await expect(predictPair(ctx, 'myguider')).rejects.toMatchObject({ code: 'SHAPE_MISMATCH', message: expect.stringContaining('myguider') })
+    await expect(predictPair(ctx, 'myguider')).rejects.toMatchObject({ code: 'SHAPE_MISMATCH', message: expect.stringContaining('myguider') as unknown })
   })
 })

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import type { Denoiser, Guider, Prediction } from './contracts.js'
 import { GuidekitError } from './errors.js'
-import { combine } from './kernels.js'
 import { eulerAncestral, euler, dpmpp2m } from './samplers.js'
 import { sample, unguided } from './sample.js'
 import { checkPlan, flowPlan, spacedTimesteps, vpPlan, vpSchedule } from './schedules.js'
@@ -104,7 +103,7 @@ describe('sample()', () => {
     const wrongShape: Denoiser = {
       specificationVersion: 'v1',
       family: 'flow',
-      predict: async () => [{ denoised: Tensor.zeros([1, 5]), noise: Tensor.zeros([1, 5]) }],
+      predict: () => Promise.resolve([{ denoised: Tensor.zeros([1, 5]), noise: Tensor.zeros([1, 5]) }]),
     }
     await expect(sample({ ...base, denoiser: wrongShape, plan: flowPlan({ steps: 2 }), shape: [1, 4] })).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' })
   })
@@ -146,23 +145,23 @@ describe('sample() blames the component at fault', () => {
   const guiderReturning = (f: (x: Tensor) => unknown): Guider => ({
     specificationVersion: 'v1',
     name: 'broken',
-    start: () => ({ step: async (ctx) => f(ctx.x) as never }),
+    start: () => ({ step: (ctx) => Promise.resolve(f(ctx.x) as never) }),
   })
 
   it('rejects things that are not a denoiser, guider or sampler before sampling', async () => {
-    await expect(sample({ ...base, guider: {} as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('guider must be a Guider') })
-    await expect(sample({ ...base, guider: referenceCfg(2), sampler: null as never })).rejects.toMatchObject({ message: expect.stringContaining('sampler must be a Sampler') })
-    await expect(sample({ ...base, guider: referenceCfg(2), denoiser: { predict: 1 } as never })).rejects.toMatchObject({ message: expect.stringContaining('denoiser must be a Denoiser') })
+    await expect(sample({ ...base, guider: {} as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('guider must be a Guider') as unknown })
+    await expect(sample({ ...base, guider: referenceCfg(2), sampler: null as never })).rejects.toMatchObject({ message: expect.stringContaining('sampler must be a Sampler') as unknown })
+    await expect(sample({ ...base, guider: referenceCfg(2), denoiser: { predict: 1 } as never })).rejects.toMatchObject({ message: expect.stringContaining('denoiser must be a Denoiser') as unknown })
   })
 
   it('names the guider when its step resolves to nothing or to a wrong shape', async () => {
-    await expect(sample({ ...base, guider: guiderReturning(() => undefined) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('guider broken returned undefined') })
+    await expect(sample({ ...base, guider: guiderReturning(() => undefined) })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('guider broken returned undefined') as unknown })
     await expect(sample({ ...base, guider: guiderReturning(() => ({ denoised: Tensor.zeros([2, 4]), renoise: Tensor.zeros([2, 4]) })) })).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' })
   })
 
   it('blames the guider for NaN in renoise alone, at the step it happens', async () => {
     const nanRenoise = guiderReturning((x) => ({ denoised: x.clone(), renoise: Tensor.from(new Array(x.size).fill(Number.NaN), x.shape) }))
-    await expect(sample({ ...base, guider: nanRenoise })).rejects.toMatchObject({ code: 'NON_FINITE', message: expect.stringMatching(/^Step 1\/3 .*guider broken produced NaN in renoise/) })
+    await expect(sample({ ...base, guider: nanRenoise })).rejects.toMatchObject({ code: 'NON_FINITE', message: expect.stringMatching(/^Step 1\/3 .*guider broken produced NaN in renoise/) as unknown })
   })
 
   it('blames the guider (not the model) when a huge finite step makes the model return NaN one step later', async () => {

@@ -32,37 +32,41 @@ export function gaussianDenoiser(options: GaussianDenoiserOptions): Denoiser & {
     if (!m) throw new GuidekitError('INVALID_ARGUMENT', `Unknown model '${branch.model}'; this toy denoiser has ${Object.keys(options.models).join(', ')}.`)
     return m
   }
+  const predictNow = (request: DenoiseRequest): Prediction[] => {
+    const { x, sigma, branches } = request
+    state.calls += new Set(branches.map((b) => b.model ?? '')).size
+    const a = familyAlpha(options.family, sigma)
+    const k = (a * s * s) / (a * a * s * s + sigma * sigma)
+    const n = x.sampleSize
+    return branches.map((branch) => {
+      const mu = meansFor(branch)[branch.role]
+      if (mu === undefined) throw new GuidekitError('INVALID_ARGUMENT', `The toy denoiser has no mean for role '${branch.role}'.`)
+      check(typeof mu === 'number' || mu.length === n, 'mean length', typeof mu === 'number' ? 1 : mu.length, `1 or ${n}`)
+      const rows = branch.samples ?? Array.from({ length: x.batch }, (_, i) => i)
+      const denoised = new Float32Array(rows.length * n)
+      const noise = new Float32Array(rows.length * n)
+      rows.forEach((row, r) => {
+        for (let j = 0; j < n; j++) {
+          const m = typeof mu === 'number' ? mu : (mu[j] as number)
+          const xi = x.data[row * n + j] as number
+          const d = m + k * (xi - a * m)
+          denoised[r * n + j] = d
+          noise[r * n + j] = sigma > 0 ? (xi - a * d) / sigma : 0
+        }
+      })
+      const shape = [rows.length, ...x.shape.slice(1)]
+      return { denoised: new Tensor(denoised, shape), noise: new Tensor(noise, shape) }
+    })
+  }
   return {
     specificationVersion: 'v1',
     family: options.family,
     get calls() {
       return state.calls
     },
-    async predict(request: DenoiseRequest): Promise<Prediction[]> {
-      const { x, sigma, branches } = request
-      state.calls += new Set(branches.map((b) => b.model ?? '')).size
-      const a = familyAlpha(options.family, sigma)
-      const k = (a * s * s) / (a * a * s * s + sigma * sigma)
-      const n = x.sampleSize
-      return branches.map((branch) => {
-        const mu = meansFor(branch)[branch.role]
-        if (mu === undefined) throw new GuidekitError('INVALID_ARGUMENT', `The toy denoiser has no mean for role '${branch.role}'.`)
-        check(typeof mu === 'number' || mu.length === n, 'mean length', typeof mu === 'number' ? 1 : mu.length, `1 or ${n}`)
-        const rows = branch.samples ?? Array.from({ length: x.batch }, (_, i) => i)
-        const denoised = new Float32Array(rows.length * n)
-        const noise = new Float32Array(rows.length * n)
-        rows.forEach((row, r) => {
-          for (let j = 0; j < n; j++) {
-            const m = typeof mu === 'number' ? mu : (mu[j] as number)
-            const xi = x.data[row * n + j] as number
-            const d = m + k * (xi - a * m)
-            denoised[r * n + j] = d
-            noise[r * n + j] = sigma > 0 ? (xi - a * d) / sigma : 0
-          }
-        })
-        const shape = [rows.length, ...x.shape.slice(1)]
-        return { denoised: new Tensor(denoised, shape), noise: new Tensor(noise, shape) }
-      })
+    predict(request: DenoiseRequest): Promise<Prediction[]> {
+      // Like a real model's, a bad request rejects instead of throwing synchronously.
+      return new Promise((resolve) => resolve(predictNow(request)))
     },
   }
 }

@@ -43,7 +43,7 @@ function tokenLayout(model: ClassConditionalModel): TokenLayout {
   const arch = model.card.architecture ?? {}
   const grid = arch.tokenGrid as { frames?: number; height?: number; width?: number } | undefined
   if (!grid || !Number.isInteger(grid.height) || !Number.isInteger(grid.width)) {
-    throw new GuidekitError('UNSUPPORTED', `DraftAttention works on DiT models whose card declares architecture.tokenGrid; ${model.card.name} is a ${String(arch.type ?? 'model')} without one.`, {
+    throw new GuidekitError('UNSUPPORTED', `DraftAttention works on DiT models whose card declares architecture.tokenGrid; ${model.card.name} is a ${typeof arch.type === 'string' ? arch.type : 'model'} without one.`, {
       details: { model: model.card.name },
     })
   }

@@ -12,7 +12,9 @@ import {
 // so every (batch, head) pair gets its own draft map, as in the CFG variant upstream), sequence, channels.
 
 function dims3(name: string, t: Tensor): [number, number, number] {
-  check(t instanceof Object && Array.isArray(t.shape) && t.shape.length === 3, name, t?.shape, 'a Tensor of shape [heads, tokens, headDim]')
+  // Checked at runtime for JavaScript callers, on an unknown copy (narrowing t.shape would make it any[]).
+  const shape: unknown = t instanceof Object ? t.shape : undefined
+  check(Array.isArray(shape) && shape.length === 3, name, shape, 'a Tensor of shape [heads, tokens, headDim]')
   return [t.shape[0]!, t.shape[1]!, t.shape[2]!]
 }
 

@@ -4,7 +4,7 @@ import { GuidekitError, interval, unguided } from '@guidekit/core'
 import type { Guider } from '@guidekit/core'
 import { usage } from './usage.js'
 import { parseSpecList } from './spec-parser.js'
-import type { SpecNode, SpecParam } from './spec-parser.js'
+import type { SpecNode } from './spec-parser.js'
 
 type ParamType =
   | { readonly kind: 'number'; readonly doc: string }
@@ -68,7 +68,7 @@ const STRATEGIES: readonly Strategy[] = [
     names: ['none', 'unguided'],
     summary: 'no guidance: the positive branch only (1 NFE per step)',
     params: {},
-    build: async () => unguided(),
+    build: () => Promise.resolve(unguided()),
   },
   {
     names: ['cfg'],
@@ -196,11 +196,11 @@ const STRATEGIES: readonly Strategy[] = [
       inner: { kind: 'guider', doc: 'the guider it wraps; default cfg' },
     },
     innerDefault: 'cfg',
-    async build(values) {
+    build(values) {
       const windows = (['sigma', 'steps', 'fraction'] as const).filter((k) => values.has(k))
       if (windows.length !== 1) throw usage(`interval needs exactly one of sigma=a..b, steps=a..b or fraction=a..b, got ${windows.length === 0 ? 'none' : windows.join(' and ')}.`)
       const key = windows[0] as 'sigma' | 'steps' | 'fraction'
-      return interval(values.get('inner') as Guider, { [key]: values.get(key) } as Parameters<typeof interval>[1])
+      return Promise.resolve(interval(values.get('inner') as Guider, { [key]: values.get(key) } as Parameters<typeof interval>[1]))
     },
   },
 ]

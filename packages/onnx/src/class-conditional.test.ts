@@ -16,9 +16,16 @@ const ditRl = fixture('class-conditional', 'tiny-dit-rl.onnx')
 const unet = fixture('class-conditional', 'tiny-unet.onnx')
 const ditFp16 = fixture('class-conditional', 'tiny-dit-fp16.onnx')
 const g = golden.classConditional
-const T = g.timestep as number
+const T = g.timestep
 // golden outputs were computed on x = detInput([3,1,28,28]) with labels [3, 10, 7] at timestep 700
 const x3 = detInput([3, 1, 28, 28])
+
+/** The golden summary of item i of a fixture model's output. */
+function goldenItem(model: 'tiny-dit' | 'tiny-dit-rl' | 'tiny-unet', i: number): Summary {
+  const summary = g[model][i]
+  if (!summary) throw new Error(`golden.json has no ${model} output for item ${i}`)
+  return summary
+}
 
 function expectClose(actual: ArrayLike<number>, expected: Summary, tolerance = 1e-4): void {
   const s = summarize(actual)
@@ -34,6 +41,18 @@ const disposers: (() => Promise<void>)[] = []
 afterAll(async () => {
   for (const d of disposers) await d()
 })
+
+/** A model card as raw JSON, typed as far as these tests edit it: the ports' shape and dtype. */
+interface CardPort {
+  name: string
+  dtype: string
+  shape: (string | number)[]
+}
+interface RawCard {
+  image: Record<string, unknown>
+  onnx: { inputs: [CardPort, CardPort, CardPort]; outputs: [CardPort]; [key: string]: unknown }
+  [key: string]: unknown
+}
 
 describe('loadClassConditionalDenoiser / classConditionalDenoiser', () => {
   it('batches positive and negative branches into one run and converts flow velocity at the edge', async () => {
@@ -57,7 +76,7 @@ describe('loadClassConditionalDenoiser / classConditionalDenoiser', () => {
     preds.forEach((p, i) => {
       const xi = x3.batchSlice(i)
       expect(p.denoised.shape).toEqual([1, 1, 28, 28])
-      expectClose(velocity(xi, p.denoised, sigma), g['tiny-dit'][i])
+      expectClose(velocity(xi, p.denoised, sigma), goldenItem('tiny-dit', i))
       // noise = x + (1 - sigma) v
       const v = velocity(xi, p.denoised, sigma)
       expect(p.noise.data[5]).toBeCloseTo((xi.data[5] as number) + (1 - sigma) * (v[5] as number), 4)
@@ -95,7 +114,7 @@ describe('loadClassConditionalDenoiser / classConditionalDenoiser', () => {
     const [p] = await d.predict({ step: 0, steps: 1, x, sigma, timestep: T, branches: [{ role: 'positive' }] })
     for (let i = 0; i < 3; i++) {
       const item = p!.noise.batchSlice(i)
-      expectClose(item.data, g['tiny-unet'][i], 1e-4)
+      expectClose(item.data, goldenItem('tiny-unet', i), 1e-4)
       const xi = x.batchSlice(i)
       expect(p!.denoised.batchSlice(i).data[3]).toBeCloseTo((xi.data[3] as number) - sigma * (item.data[3] as number), 4)
     }
@@ -118,7 +137,7 @@ describe('loadClassConditionalDenoiser / classConditionalDenoiser', () => {
     const view = x3.batchSlice(1, 2) // item 1 of the golden input, at a non-zero byteOffset
     expect(view.data.byteOffset).toBeGreaterThan(0)
     const [p] = await d.predict({ step: 0, steps: 1, x: view, sigma: 0.7, timestep: T, branches: [{ role: 'positive' }] })
-    expectClose(velocity(view, p!.denoised, 0.7), g['tiny-dit'][1])
+    expectClose(velocity(view, p!.denoised, 0.7), goldenItem('tiny-dit', 1))
   })
 
   it('runs two models (RL guidance) with one batched call each', async () => {
@@ -137,8 +156,8 @@ describe('loadClassConditionalDenoiser / classConditionalDenoiser', () => {
       ],
     })
     expect(d.modelCalls).toBe(2)
-    expectClose(velocity(x, preds[0]!.denoised, 0.7), g['tiny-dit'][0])
-    expectClose(velocity(x, preds[2]!.denoised, 0.7), g['tiny-dit-rl'][0])
+    expectClose(velocity(x, preds[0]!.denoised, 0.7), goldenItem('tiny-dit', 0))
+    expectClose(velocity(x, preds[2]!.denoised, 0.7), goldenItem('tiny-dit-rl', 0))
     await expect(d.predict({ step: 0, steps: 1, x, sigma: 0.7, timestep: T, branches: [{ role: 'positive', model: 'other' }] })).rejects.toThrow(/model 'other'/)
   })
 
@@ -161,7 +180,7 @@ describe('loadClassConditionalDenoiser / classConditionalDenoiser', () => {
     const [p] = await d.predict({ step: 0, steps: 1, x: x3, sigma: 0.7, timestep: T, branches: [{ role: 'positive' }] })
     for (let i = 0; i < 3; i++) {
       const v = velocity(x3.batchSlice(i), p!.denoised.batchSlice(i), 0.7)
-      const expected = g['tiny-dit'][i] as Summary
+      const expected = goldenItem('tiny-dit', i)
       const s = summarize(v)
       // fp16 has ~3 significant digits
       expect(Math.abs(s.absSum - expected.absSum) / expected.absSum).toBeLessThan(5e-3)
@@ -185,7 +204,7 @@ describe('loadClassConditionalDenoiser / classConditionalDenoiser', () => {
 
   it('names the input, expected and actual when a session does not match its card', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'guidekit-onnx-'))
-    const card = JSON.parse(readFileSync(fixture('class-conditional', 'tiny-dit.card.json'), 'utf8'))
+    const card = JSON.parse(readFileSync(fixture('class-conditional', 'tiny-dit.card.json'), 'utf8')) as RawCard
     // a card that is consistent in itself (32x32 everywhere) but not with the session (28x28)
     const card32 = structuredClone(card)
     card32.image = { ...card.image, height: 32, width: 32 }
@@ -200,7 +219,7 @@ describe('loadClassConditionalDenoiser / classConditionalDenoiser', () => {
     // a card that contradicts itself is refused before any session opens
     card.onnx.inputs[0].shape = ['batch', 1, 32, 32]
     writeFileSync(join(dir, 'm.card.json'), JSON.stringify(card))
-    await expect(loadClassConditionalModel(join(dir, 'm.onnx'))).rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/'onnx.inputs 'sample'.shape' is \["batch",1,32,32\], but image is 1x28x28/) })
+    await expect(loadClassConditionalModel(join(dir, 'm.onnx'))).rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringMatching(/'onnx.inputs 'sample'.shape' is \["batch",1,32,32\], but image is 1x28x28/) as unknown })
 
     card.onnx.inputs[0].shape = ['batch', 1, 28, 28]
     card.onnx.inputs[2].dtype = 'int32'

@@ -1,4 +1,4 @@
-import { GuidekitError, Tensor, flowMatchEuler, flowPlan, gaussianDenoiser, sample, type Branch, type Guider, type Prediction } from '@guidekit/core'
+import { GuidekitError, Tensor, flowMatchEuler, flowPlan, gaussianDenoiser, sample, type Branch, type Guider } from '@guidekit/core'
 import { referenceCfg } from '@guidekit/core/testing'
 import { describe, expect, it } from 'vitest'
 import { rlg } from './index.js'

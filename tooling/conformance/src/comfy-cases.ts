@@ -42,11 +42,11 @@ function toyDenoiser(kind: string, means: Record<string, Tensor>): Denoiser & { 
     specificationVersion: 'v1',
     family,
     calls,
-    async predict({ x, sigma, branches }) {
+    predict({ x, sigma, branches }) {
       for (let k = 0; k < new Set(branches.map((b) => b.model ?? '')).size; k++) calls.push(sigma)
       const a = familyAlpha(family, sigma)
       const n = x.sampleSize
-      return branches.map((b): Prediction => {
+      return Promise.resolve(branches.map((b): Prediction => {
         const mu = means[b.role]
         if (!mu) throw new Error(`the guider asked for branch '${b.role}', which the toy denoiser does not have`)
         const rows = b.samples ?? Array.from({ length: x.batch }, (_, i) => i)
@@ -63,7 +63,7 @@ function toyDenoiser(kind: string, means: Record<string, Tensor>): Denoiser & { 
         })
         const shape = [rows.length, ...x.shape.slice(1)]
         return { denoised: new Tensor(denoised, shape), noise: new Tensor(noise, shape) }
-      })
+      }))
     },
   }
 }
@@ -79,7 +79,7 @@ function condScale(c: VectorCase): number {
 
 /** A noise source replaying `inputs.noise_per_step`, one tensor per draw. */
 function replayNoise(values: unknown): NoiseSource {
-  const list = Array.isArray(values) ? values : []
+  const list: readonly unknown[] = Array.isArray(values) ? values : []
   let i = 0
   return {
     next(shape) {
@@ -87,7 +87,7 @@ function replayNoise(values: unknown): NoiseSource {
       if (t === undefined) throw new Error(`the sampler drew noise ${i + 1} times but the case stores ${list.length} noise tensors`)
       i++
       const out = tensor(t, `noise_per_step[${i - 1}]`)
-      if (out.shape.join() !== shape.join()) throw new Error(`noise_per_step[${i - 1}] has shape [${out.shape}] but the sampler wants [${shape}]`)
+      if (out.shape.join() !== shape.join()) throw new Error(`noise_per_step[${i - 1}] has shape [${out.shape.join(', ')}] but the sampler wants [${shape.join(', ')}]`)
       return out
     },
   }

@@ -39,13 +39,13 @@ async function runGuider(guider: Guider, step: number, steps: number, outputs: R
     timestep: 999,
     family: 'vp',
     x,
-    async predict(branches) {
+    predict(branches) {
       asked.push([...branches])
-      return branches.map((b): Prediction => {
+      return Promise.resolve(branches.map((b): Prediction => {
         const m = outputs[b.role]
         if (!m) throw new Error(`the guider asked for branch '${b.role}', which the case does not provide`)
         return { noise: m, denoised: negated(m) }
-      })
+      }))
     },
   }
   const out = await session.step(ctx)

@@ -1,11 +1,26 @@
 import { readFileSync } from 'node:fs'
-import { Tensor, ddim, sample, toPrediction, unguided, vpPlan, vpSchedule, type Denoiser } from '@guidekit/core'
+import { Tensor, ddim, sample, toPrediction, unguided, vpPlan, vpSchedule, type Denoiser, type TimestepSpacing } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
 import { runVectors } from './runner.js'
-import type { VectorFile } from './types.js'
+import type { StoredTensor, VectorFile } from './types.js'
 
 // Both files live in the repository (vectors/README.md), so these tests always run: a missing file fails them.
 const load = (name: string): VectorFile => JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url), 'utf8')) as VectorFile
+/** The fields of a stored scheduler trajectory case (vectors/README.md) that these tests read or change. */
+interface TrajectoryCase {
+  readonly config: { timestep_spacing: TimestepSpacing; [key: string]: unknown }
+  readonly num_inference_steps: number
+  readonly x_init: StoredTensor
+  readonly model_output_per_step: readonly StoredTensor[]
+  readonly x_after_step: readonly StoredTensor[]
+}
+
+function trajectory(file: VectorFile, key: string): TrajectoryCase {
+  const c = file.schedulers?.[key]
+  if (c === undefined) throw new Error(`the vector file has no scheduler case '${key}'`)
+  return c as TrajectoryCase
+}
+
 const problems = (reports: Awaited<ReturnType<typeof runVectors>>) => reports.filter((r) => r.status !== 'pass').map((r) => `${r.status} ${r.id}: ${r.note ?? r.ratio}`)
 
 describe('conformance against the shared reference vectors (peer-vectors.json)', () => {
@@ -16,10 +31,10 @@ describe('conformance against the shared reference vectors (peer-vectors.json)',
   })
 
   it('reads parameters from each case, not its id: changing a config makes the case fail', async () => {
-    const file = load('peer-vectors.json') as { schedulers: Record<string, any> }
-    file.schedulers.ddim_trajectory.config.steps_offset = 0
-    file.schedulers.euler_karras_trajectory.config.use_karras_sigmas = false
-    file.schedulers.flow_match_euler_trajectory.config.shift = 2
+    const file = load('peer-vectors.json')
+    trajectory(file, 'ddim_trajectory').config.steps_offset = 0
+    trajectory(file, 'euler_karras_trajectory').config.use_karras_sigmas = false
+    trajectory(file, 'flow_match_euler_trajectory').config.shift = 2
     const reports = await runVectors(file)
     const status = (id: string) => reports.find((r) => r.id === id)?.status
     expect(status('schedulers/ddim_trajectory')).toBe('fail')
@@ -45,23 +60,26 @@ describe('conformance against the generated step-count variants (variant-vectors
   it('pins diffusers\' DDIM landing rule: a DDIM stepping to the next timestep misses the trailing/linspace cases', async () => {
     // The plan guidekit used before `ddim: true` (same timesteps, every step to the next one): replayed on the
     // stored model outputs it ends away from the stored samples wherever t - T//N is not the next timestep.
-    const s = (load('variant-vectors.json') as { schedulers: Record<string, any> }).schedulers // all SD1.5 (vpSchedule())
+    const file = load('variant-vectors.json') // all SD1.5 (vpSchedule())
     const misses: string[] = []
-    const keys = Object.keys(s).filter((k) => /^ddim_trajectory\/(trailing|linspace)\/n\d+\/epsilon\/eta0$/.test(k))
+    const keys = Object.keys(file.schedulers ?? {}).filter((k) => /^ddim_trajectory\/(trailing|linspace)\/n\d+\/epsilon\/eta0$/.test(k))
     expect(keys).toHaveLength(10)
     for (const key of keys) {
-      const c = s[key]
+      const c = trajectory(file, key)
       const plan = vpPlan(vpSchedule(), { steps: c.num_inference_steps, spacing: c.config.timestep_spacing, roundTimesteps: true, final: 'first-train-step' })
       let i = 0
       const denoiser: Denoiser = {
         specificationVersion: 'v1',
         family: 'vp',
-        predict: async ({ x, sigma }) => [toPrediction({ output: new Tensor(Float32Array.from(c.model_output_per_step[i++].data), x.shape), x, sigma, parameterization: 'epsilon', family: 'vp' })],
+        predict: ({ x, sigma }) => {
+          const output = new Tensor(Float32Array.from((c.model_output_per_step[i++] as StoredTensor).data), x.shape)
+          return Promise.resolve([toPrediction({ output, x, sigma, parameterization: 'epsilon', family: 'vp' })])
+        },
       }
       const s0 = plan.sigmas[0] as number
-      const latents = new Tensor(Float32Array.from(c.x_init.data, (v: number) => v * Math.hypot(1, s0)), c.x_init.shape)
+      const latents = new Tensor(Float32Array.from(c.x_init.data, (v) => v * Math.hypot(1, s0)), c.x_init.shape)
       const { samples } = await sample({ denoiser, guider: unguided(), sampler: ddim(), plan, latents })
-      const expected = c.x_after_step[c.num_inference_steps - 1].data as number[]
+      const expected = (c.x_after_step[c.num_inference_steps - 1] as StoredTensor).data
       if (expected.some((b, j) => Math.abs((samples.data[j] as number) - b) > 1e-4 + 1e-4 * Math.abs(b))) misses.push(key)
     }
     // trailing at 50 steps steps by exactly T//N = 20, so only it still matches.

@@ -121,13 +121,13 @@ async function trajectory(args: {
   const denoiser: Denoiser = {
     specificationVersion: 'v1',
     family,
-    async predict({ x, sigma, branches }) {
+    predict({ x, sigma, branches }) {
       if (step > 0) cmp.add(`x_after_step[${step - 1}]`, toOut(x, sigma).data, expectedAfter[step - 1], TRAJECTORY)
       if (args.scaledInputs) cmp.add(`scaled_model_input[${step}]`, modelInput(x, sigma, family).data, args.scaledInputs[step], TRAJECTORY)
       const out = tensorData(outputs[step], `model_output_per_step[${step}]`)
       step++
       const p = toPrediction({ output: new Tensor(out.data, x.shape), x, sigma, parameterization, family })
-      return branches.map(() => p)
+      return Promise.resolve(branches.map(() => p))
     },
   }
   const result = await sample({ denoiser, guider: unguided(), sampler: args.sampler, plan, latents: args.xInit, noise: args.noise ?? replayNoise([]) })

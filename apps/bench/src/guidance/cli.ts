@@ -58,8 +58,8 @@ for (const shape of shapes) {
     base: { positive: prediction(x, 4, 0.3), negative: prediction(x, 5, 0) },
     tuned: { positive: prediction(x, 6, 0.5), negative: prediction(x, 7, 0) },
   }
-  const predict = async (branches: readonly Branch[]): Promise<Prediction[]> =>
-    branches.map((b) => {
+  const predict = (branches: readonly Branch[]): Promise<Prediction[]> =>
+    Promise.resolve(branches.map((b) => {
       const p = (byModel[b.model ?? ''] as Record<string, Prediction>)[b.role] as Prediction
       if (!b.samples) return p
       const n = p.denoised.sampleSize
@@ -69,7 +69,7 @@ for (const shape of shapes) {
         return new Tensor(out, [(b.samples as number[]).length, ...t.shape.slice(1)])
       }
       return { denoised: pick(p.denoised), noise: pick(p.noise) }
-    })
+    }))
   const steps = 10
   const ctx = (step: number): StepContext => ({ step, steps, sigma: 1, sigmaNext: 0.8, timestep: 900, family: 'vp', x, predict })
   const run = { steps, sigmas: Float64Array.from({ length: steps + 1 }, (_, i) => 1 - i / steps), timesteps: new Float64Array(steps), family: 'vp' as const, shape }

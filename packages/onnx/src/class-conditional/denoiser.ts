@@ -114,7 +114,8 @@ export function classConditionalDenoiser(options: ClassConditionalDenoiserOption
 }
 
 function checkClasses(classes: readonly number[], model: ClassConditionalModel, nullClass: number): readonly number[] {
-  if (!Array.isArray(classes) || classes.length === 0) {
+  const value: unknown = classes // checked at runtime for JavaScript callers; narrowing `classes` would make it any[]
+  if (!Array.isArray(value) || classes.length === 0) {
     throw new GuidekitError('INVALID_ARGUMENT', 'classes must be a non-empty list with one class label per batch item.', { details: { parameter: 'classes', value: classes } })
   }
   const count = model.classCount
@@ -207,7 +208,7 @@ function makeDenoiser(
           details: { batch: x.batch, classes: classes.length },
         })
       }
-      const results: Prediction[] = new Array(request.branches.length)
+      const results = new Array<Prediction>(request.branches.length)
       // Models run one after another: each ORT run already uses all intra-op threads.
       for (const call of planCalls(request.branches, x.batch, resolve)) await run(request, call.model, call, results)
       return results

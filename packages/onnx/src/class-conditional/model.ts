@@ -45,8 +45,8 @@ export const isClassConditionalModel = (value: unknown): value is ClassCondition
 /** What {@link createClassConditionalModel} needs. */
 export interface CreateClassConditionalModelOptions {
   readonly session: InferenceSession
-  /** The card, parsed or as JSON. */
-  readonly card: GeneratorCard | unknown
+  /** The card, parsed (a {@link GeneratorCard}) or as JSON. */
+  readonly card: unknown
   readonly name: string
   readonly where: string
   readonly modelBytes: () => Promise<Uint8Array>

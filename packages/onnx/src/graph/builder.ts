@@ -12,6 +12,7 @@ import {
   NodeProtoSchema,
   type TensorProto,
   TensorProtoSchema,
+  TensorProto_DataLocation,
   TensorProto_DataType,
   type ValueInfoProto,
   ValueInfoProtoSchema,
@@ -81,10 +82,11 @@ export function int64Tensor(name: string, dims: readonly number[], values: reado
 
 /** Reads the values of an inline float/double/int tensor as numbers; undefined for external or unsupported data. */
 export function tensorValues(t: TensorProto): number[] | undefined {
-  if (t.dataLocation === 1 || t.externalData.length > 0) return undefined
+  if (t.dataLocation === TensorProto_DataLocation.EXTERNAL || t.externalData.length > 0) return undefined
   const raw = t.rawData
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
-  switch (t.dataType) {
+  // data_type is an int32 field in onnx.proto that holds a TensorProto.DataType value.
+  switch (t.dataType as TensorProto_DataType) {
     case TensorProto_DataType.FLOAT:
       if (raw.length > 0) return Array.from({ length: raw.length / 4 }, (_, i) => view.getFloat32(i * 4, true))
       return [...t.floatData]
@@ -101,7 +103,20 @@ export function tensorValues(t: TensorProto): number[] | undefined {
     case TensorProto_DataType.INT32:
       if (raw.length > 0) return Array.from({ length: raw.length / 4 }, (_, i) => view.getInt32(i * 4, true))
       return [...t.int32Data]
-    default:
+    case TensorProto_DataType.UNDEFINED:
+    case TensorProto_DataType.UINT8:
+    case TensorProto_DataType.INT8:
+    case TensorProto_DataType.UINT16:
+    case TensorProto_DataType.INT16:
+    case TensorProto_DataType.STRING:
+    case TensorProto_DataType.BOOL:
+    case TensorProto_DataType.UINT32:
+    case TensorProto_DataType.UINT64:
+    case TensorProto_DataType.COMPLEX64:
+    case TensorProto_DataType.COMPLEX128:
+    case TensorProto_DataType.BFLOAT16:
+      return undefined
+    default: // a type newer than the vendored onnx.proto
       return undefined
   }
 }
