@@ -54,7 +54,7 @@ afterAll(async () => {
 })
 
 describe('runConfig', () => {
-  it('grows a cached row by sampling only the new seeds, to the same row as sampling them all at once', async () => {
+  it('grows a cached row by sampling only the new seeds, to the same row as sampling them all at once', { timeout: 240_000 }, async () => {
     const grownDeps = deps(4)
     const [small, grown] = await runConfig(grownDeps, config)
     expect([small?.images, grown?.images, grown?.extra.grownFrom]).toEqual([6, 12, 6])
