@@ -1,4 +1,6 @@
-// pnpm quantize <model.onnx> [--out DIR] [--calibration-rows 1024] [--validation-rows 512] [--threads 2]
+// pnpm quantize <model.onnx> [--out DIR] [--calibration-rows 1920] [--validation-rows 1920] [--threads 2]
+//
+// 1920 rows = 32 images (a CFG batch of 64 rows) at each of the 30 timesteps of a 30-step plan.
 //
 // The one command that makes `<name>-int8.onnx` and `<name>-int8.card.json` from a shipped fp32 generator:
 // 1. asks quantize.py which activations need calibrated ranges (Conv layers) and, if any, measures them on
@@ -52,8 +54,8 @@ export interface QuantizeResult {
 export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeResult> {
   const log = options.log ?? (() => {})
   const threads = checkNumber('threads', options.threads ?? 2, { min: 1, max: 64, integer: true })
-  const calibrationRows = checkNumber('calibrationRows', options.calibrationRows ?? 1024, { min: 2, max: 100_000, integer: true })
-  const validationRows = checkNumber('validationRows', options.validationRows ?? 512, { min: 2, max: 10_000, integer: true })
+  const calibrationRows = checkNumber('calibrationRows', options.calibrationRows ?? 1920, { min: 2, max: 100_000, integer: true })
+  const validationRows = checkNumber('validationRows', options.validationRows ?? 1920, { min: 2, max: 10_000, integer: true })
   const { onnxPath, cardPath } = locateModel(resolve(options.model))
   if (!existsSync(onnxPath)) throw new GuidekitError('MODEL_NOT_FOUND', `Model file not found: ${onnxPath}. Pass a shipped fp32 generator, e.g. packages/models-fashion/models/fashion-dit.onnx.`)
   const card = readModelCard(cardPath)
@@ -108,7 +110,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     },
   })
   try {
-    if (positionals.length !== 1) throw new GuidekitError('INVALID_ARGUMENT', 'usage: pnpm quantize <model.onnx> [--out DIR] [--calibration-rows 1024] [--validation-rows 512] [--threads 2]')
+    if (positionals.length !== 1) throw new GuidekitError('INVALID_ARGUMENT', 'usage: pnpm quantize <model.onnx> [--out DIR] [--calibration-rows 1920] [--validation-rows 1920] [--threads 2]')
     const num = (v: string | undefined) => (v === undefined ? undefined : Number(v))
     const result = await quantizeModel({
       model: positionals[0] as string,
