@@ -1,10 +1,14 @@
 // pnpm quantize:tune [--models DIR] [--rows 16,128] [--repeats 20] [--out bench-results]
+// pnpm quantize:tune --variants DIR [--card CARD] [--rows 16,128] [--repeats 10]
 //
 // ONNX Runtime session options measured on the fp32 and int8 generators in onnxruntime-node: threads,
 // spinning, graph optimization level, memory arena. Each option set is one session; all sessions of a model
 // are timed in rotating order on the same real inputs (medians of `repeats` calls). Then one profiled run
 // per model (enableProfiling) says where the time goes by operator type, and what share the int8 kernels
 // take (Amdahl: what is left if they were free). Writes <out>/int8-tuning.md and .json.
+// --variants times every .onnx file of DIR (experiments.py writes them) against the first, alternating, as
+// one-thread CPU time per call (less disturbed by other load than wall time) and 2-thread wall time, with
+// each variant's deviation from the first on the same real inputs; prints a markdown table.
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -74,8 +78,45 @@ async function profile(path: string, feeds: ModelFeeds, calls: number): Promise<
 
 const INT8_OPS = new Set(['DynamicQuantizeMatMul', 'QLinearConv', 'MatMulIntegerToFloat', 'QGemm'])
 
+/** One-thread CPU ms and 2-thread wall ms per call (medians) of every variant, and max |diff| from the first. */
+async function timeVariants(paths: readonly string[], feeds: ModelFeeds, repeats: number): Promise<{ file: string; cpuMs: number; wallMs: number; maxAbsDiff: number }[]> {
+  const one = await Promise.all(paths.map((p) => ort.InferenceSession.create(p, { ...BASE, intraOpNumThreads: 1 })))
+  const two = await Promise.all(paths.map((p) => ort.InferenceSession.create(p, BASE)))
+  const f = feedsOf(feeds)
+  const outs: Float32Array[] = []
+  for (const s of one) outs.push((await s.run(f)).out_sample?.data as Float32Array)
+  const cpu = paths.map(() => [] as number[])
+  const wall = paths.map(() => [] as number[])
+  for (let r = 0; r < repeats; r++) {
+    for (let k = 0; k < paths.length; k++) {
+      const i = (k + r) % paths.length
+      const c0 = process.cpuUsage()
+      await (one[i] as ort.InferenceSession).run(f)
+      const c = process.cpuUsage(c0)
+      cpu[i]?.push((c.user + c.system) / 1000)
+      const t0 = performance.now()
+      await (two[i] as ort.InferenceSession).run(f)
+      wall[i]?.push(performance.now() - t0)
+    }
+  }
+  for (const s of [...one, ...two]) await s.release()
+  const ref = outs[0] as Float32Array
+  return paths.map((p, i) => ({ file: p.split('/').pop() as string, cpuMs: median(cpu[i] as number[]), wallMs: median(wall[i] as number[]), maxAbsDiff: (outs[i] as Float32Array).reduce((m, v, j) => Math.max(m, Math.abs(v - (ref[j] as number))), 0) }))
+}
+
 if (process.argv[1]?.endsWith('tune.ts')) {
-  const { values } = parseArgs({ options: { models: { type: 'string', default: 'packages/models-fashion/models' }, rows: { type: 'string', default: '16,128' }, repeats: { type: 'string', default: '20' }, out: { type: 'string', default: 'bench-results' } } })
+  const { values } = parseArgs({ options: { models: { type: 'string', default: 'packages/models-fashion/models' }, variants: { type: 'string' }, card: { type: 'string', default: 'packages/models-fashion/models/fashion-dit.card.json' }, rows: { type: 'string', default: '16,128' }, repeats: { type: 'string', default: '20' }, out: { type: 'string', default: 'bench-results' } } })
+  if (values.variants) {
+    const dir = resolve(values.variants)
+    const paths = readdirSync(dir).filter((n) => n.endsWith('.onnx')).sort().map((n) => join(dir, n))
+    const card = readModelCard(resolve(values.card as string))
+    for (const rows of (values.rows as string).split(',').map(Number)) {
+      const res = await timeVariants(paths, trainingFeeds(card, { rows, offset: 50_000, seed: 12 }), Number(values.repeats))
+      const base = res[0] as (typeof res)[number]
+      console.log(`\n${rows} rows per call, load average ${(loadavg()[0] as number).toFixed(2)}\n\n| variant | 1-thread CPU ms | vs first | 2-thread wall ms | vs first | max abs diff |\n|---|---|---|---|---|---|\n${res.map((r) => `| ${r.file} | ${r.cpuMs.toFixed(2)} | ${(base.cpuMs / r.cpuMs).toFixed(2)}x | ${r.wallMs.toFixed(2)} | ${(base.wallMs / r.wallMs).toFixed(2)}x | ${r.maxAbsDiff.toExponential(2)} |`).join('\n')}`)
+    }
+    process.exit(0)
+  }
   const dir = resolve(values.models as string)
   const rowsList = (values.rows as string).split(',').map(Number)
   const repeats = Number(values.repeats)
