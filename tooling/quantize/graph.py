@@ -178,10 +178,8 @@ class Graph:
 
     def finish(self) -> onnx.ModelProto:
         """Removes unused nodes and initializers, sorts topologically and writes back into the model."""
-        needed = {o.name for o in self.graph.output}
-        live: list[onnx.NodeProto] = []
         by_output = {o: n for n in self.nodes for o in n.output}
-        stack = list(needed)
+        stack = [o.name for o in self.graph.output]
         seen_nodes: set[int] = set()
         while stack:
             name = stack.pop()
@@ -189,7 +187,6 @@ class Graph:
             if n is None or id(n) in seen_nodes:
                 continue
             seen_nodes.add(id(n))
-            live.append(n)
             stack.extend(i for i in n.input if i)
         order = topological([n for n in self.nodes if id(n) in seen_nodes], {i.name for i in self.graph.input} | set(self.inits))
         used = {i for n in order for i in n.input}
@@ -213,8 +210,7 @@ def topological(nodes: list[onnx.NodeProto], available: set[str]) -> list[onnx.N
     out: list[onnx.NodeProto] = []
     queue: list[onnx.NodeProto] = []
     for n in nodes:
-        need = {i for i in n.input if i not in ready}
-        # inputs produced by other nodes of the list are resolved as they come; graph inputs/initializers are ready
+        need = {i for i in n.input if i not in ready}  # produced by other nodes of the list
         missing[id(n)] = need
         if not need:
             queue.append(n)
