@@ -11,6 +11,8 @@ export default defineConfig({
       ? { reporters: ['default', 'json'], outputFile: { json: process.env.GUIDEKIT_TEST_REPORT } }
       : {}),
     include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts', 'tooling/*/src/**/*.test.ts'],
+    // Type tests (*.test-d.ts): the public contracts and combinators, checked by tsc.
+    typecheck: { enabled: true, include: ['packages/*/src/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -47,8 +47,11 @@ def main() -> None:
         run_args = argparse.Namespace(smoke=False, skip_train=False, seed=0, images=args.images, batch_size=r['batch'],
                                       lr=r['lr'], beta2=r['beta2'], warmup=r['warmup'], ema=DECAYS, max_minutes=1e9)
         model = DiT()
-        ckpt = root / f'{len(results)}.pt'
-        facts = C.train_generator(model, run_args, ckpt, flow_loss)
+        ckpt = root / f'{list(RECIPES).index(name)}-{args.images}.pt'
+        if ckpt.exists():  # trained before (e.g. interrupted while measuring): measure only
+            facts = torch.load(ckpt, map_location='cpu')['facts']
+        else:
+            facts = C.train_generator(model, run_args, ckpt, flow_loss)
         state = torch.load(ckpt, map_location='cpu')
         rows = []
         for decay in DECAYS.split(','):

@@ -43,6 +43,8 @@ def base_args(description: str) -> argparse.ArgumentParser:
     p.add_argument('--smoke', action='store_true', help='a few steps on a few hundred images, outputs in a temp dir')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--fixed-threads', action='store_true',
+                   help='always use --threads (no adaptive 1..threads governor); for a run given priority with nice')
     p.add_argument('--out', type=str, default=None, help='where to write <name>.onnx/.card.json/.grid.png '
                    '(default: packages/models-fashion/models, or a temp dir with --smoke)')
     p.add_argument('--run-dir', type=str, default=None, help='checkpoints (default: tooling/train/runs/<name>)')
@@ -52,7 +54,7 @@ def base_args(description: str) -> argparse.ArgumentParser:
 def setup(args: argparse.Namespace, name: str) -> tuple[Path, Path]:
     global GOVERNOR
     torch.set_num_threads(args.threads)
-    if not args.smoke:
+    if not args.smoke and not args.fixed_threads:
         GOVERNOR = ThreadGovernor(args.threads)
     seed_everything(args.seed)
     if args.smoke:
@@ -544,11 +546,11 @@ def grid_for(sampler, model: nn.Module, path: Path, smoke: bool, scale: float = 
 
 def generator_io() -> tuple[list[dict], list[dict]]:
     inputs = [
-        {'name': 'sample', 'dtype': 'float32', 'shape': ['batch', 1, 28, 28]},
-        {'name': 'timestep', 'dtype': 'float32', 'shape': ['batch']},
-        {'name': 'class_labels', 'dtype': 'int64', 'shape': ['batch']},
+        {'name': 'sample', 'role': 'sample', 'dtype': 'float32', 'shape': ['batch', 1, 28, 28]},
+        {'name': 'timestep', 'role': 'timestep', 'dtype': 'float32', 'shape': ['batch']},
+        {'name': 'class_labels', 'role': 'class', 'dtype': 'int64', 'shape': ['batch']},
     ]
-    outputs = [{'name': 'out_sample', 'dtype': 'float32', 'shape': ['batch', 1, 28, 28]}]
+    outputs = [{'name': 'out_sample', 'role': 'prediction', 'dtype': 'float32', 'shape': ['batch', 1, 28, 28]}]
     return inputs, outputs
 
 
@@ -572,7 +574,14 @@ def check_onnx(path: Path) -> None:
     log(f'exported {path.name}: {path.stat().st_size / 1e6:.2f} MB, opset {m.opset_import[0].version}')
 
 
+CARD_SCHEMA = REPO_ROOT / 'packages' / 'onnx' / 'model-card.schema.json'
+
+
 def write_card(path: Path, card: dict) -> None:
+    """Writes a model card after validating it against the one card schema (@guidekit/onnx's
+    model-card.schema.json, generated from its zod schema): a card the runtime would refuse is never written."""
+    import jsonschema
+    jsonschema.Draft202012Validator(json.loads(CARD_SCHEMA.read_text())).validate(card)
     path.write_text(json.dumps(card, indent=2) + '\n')
     log(f'wrote {path}')
 
@@ -582,7 +591,7 @@ def count_params(model: nn.Module) -> int:
 
 
 def base_card(name: str, kind: str, description: str) -> dict:
-    return {'name': name, 'cardVersion': 1, 'kind': kind, 'description': description}
+    return {'name': name, 'cardVersion': 2, 'kind': kind, 'description': description}
 
 
 def image_block() -> dict:

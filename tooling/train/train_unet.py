@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 import common as C
 
-RECIPE = {'images': 384_000, 'batch': 128, 'lr': 5e-4, 'warmup': 200, 'beta2': 0.99, 'ema': '0.999', 'maxMinutes': 20.0}
+RECIPE = {'images': 480_000, 'batch': 64, 'lr': 4e-4, 'warmup': 200, 'beta2': 0.999, 'ema': '0.9995,0.999', 'maxMinutes': 110.0}
 NAME = 'fashion-unet'
 
 
@@ -177,6 +177,7 @@ def main() -> None:
     card['image'] = C.image_block()
     card['classes'] = C.CLASSES
     card['nullClass'] = C.NULL_CLASS
+    card['defaults'] = {'steps': 30, 'guidance': 'cfg:scale=3', 'sampler': 'ddim', 'spacing': 'linspace'}
     card['training'] = C.training_block(args, facts, 'train_unet.py', 'epsilon MSE, t uniform 0..999, label dropout 0.1')
     card['metrics'] = {'evaluator': 'fashion-eval', 'samples': 1000 if not args.smoke else 20,
                        'steps': 30 if not args.smoke else 2,

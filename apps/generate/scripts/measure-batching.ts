@@ -18,7 +18,7 @@ const unbatched = (inner: Denoiser): Denoiser => ({
     return out
   },
 })
-const plan = engine.plan(steps)
+const plan = engine.plan(steps, {})
 const time = async (count: number, split: boolean): Promise<number> => {
   const base = await engine.denoiser({ classes: ['sneaker'] }, count)
   const t0 = performance.now()

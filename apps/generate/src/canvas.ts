@@ -12,7 +12,7 @@ export type Rgb = readonly [number, number, number]
 
 export class Canvas implements RawPixels {
   readonly data: Uint8Array
-  readonly channels = 3
+  readonly channels = 3 as const
 
   constructor(
     readonly width: number,

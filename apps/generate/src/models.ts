@@ -1,17 +1,13 @@
-// `--model` resolution: a shipped model name, a class-conditional `.onnx` / `.card.json`, or a diffusers
-// ONNX folder, behind one small interface the commands use.
+// `--model` resolution: a shipped model name, a class-conditional `.onnx` / `.card.json`, a text-to-image
+// card, or a diffusers ONNX folder, behind one small interface the commands use.
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
-import { flowPlan, vpPlan, vpSchedule } from '@guidekit/core'
-import type { Denoiser, NoiseFamily, SamplingPlan, Tensor } from '@guidekit/core'
-import { classConditionalDenoiser, classLabel, loadClassConditionalModel, loadDiffusersPipeline, toRawImages } from '@guidekit/onnx'
-import type { ClassConditionalModel, DiffusersPipeline, ModelCard, OnnxSessionOptions, RawImage } from '@guidekit/onnx'
-import { UsageError } from './errors.js'
+import type { Denoiser, NoiseFamily, SamplingPlan, Tensor, TimestepSpacing } from '@guidekit/core'
+import { classConditionalDenoiser, classLabel, describeClasses, loadClassConditionalModel, loadDiffusersPipeline, locateModel, planFromCard, readModelCard, toRawImages } from '@guidekit/onnx'
+import type { CardDefaults, ClassConditionalDenoiser, ClassConditionalModel, DiffusersPipeline, GeneratorCard, OnnxSessionOptions, RawImage } from '@guidekit/onnx'
 import { applyDraftAttention, type DraftAttentionRun } from './draft.js'
-
-/** The shipped models (`@guidekit/models-fashion`). */
-export const SHIPPED_MODELS = ['fashion-dit', 'fashion-unet', 'fashion-dit-rl'] as const
-export const DEFAULT_MODEL = 'fashion-dit'
+import { UsageError } from './errors.js'
+import { choosePrecision, findVariants } from './precision.js'
 
 /** What a run asks the model for. */
 export interface Conditioning {
@@ -21,19 +17,29 @@ export interface Conditioning {
   readonly negativePrompt?: string
 }
 
+export type Spacing = Exclude<TimestepSpacing, 'linspace-exclusive'>
+
+/** The sampling settings a model recommends (its card, or a diffusers pipeline's config), and where they come from. */
+export interface EngineDefaults extends CardDefaults {
+  readonly source: string
+}
+
 /** A loaded model, whatever its kind. */
 export interface Engine {
   readonly kind: 'class-conditional' | 'diffusers'
-  /** Short model name for labels and the PNG parameters. */
+  /** Short model name for labels and file names. */
   readonly name: string
   readonly family: NoiseFamily
   /** The RL-fine-tuned model's name when one is loaded (for `rlg`). */
   readonly tunedName: string | undefined
   /** Draft attention in use, if any. */
   readonly draft: DraftAttentionRun | undefined
-  plan(steps: number): SamplingPlan
+  readonly defaults: EngineDefaults
+  /** The precision run (class-conditional models): which card and ONNX file, and why. */
+  readonly precision: { readonly precision: string; readonly file: string; readonly reason: string } | undefined
+  plan(steps: number, options: { readonly spacing?: Spacing; readonly karras?: boolean }): SamplingPlan
   shape(count: number): number[]
-  /** Per-image conditioning labels, e.g. `Sneaker` (class models) or the prompt. */
+  /** Per-image conditioning labels, e.g. `Sneaker` (class models) or the prompt; validates the classes. */
   labels(conditioning: Conditioning, count: number): string[]
   denoiser(conditioning: Conditioning, count: number): Promise<Denoiser>
   images(samples: Tensor, signal?: AbortSignal): Promise<RawImage[]>
@@ -42,76 +48,80 @@ export interface Engine {
 
 export interface LoadOptions {
   readonly model: string
-  /** `--rl-model`; default: the shipped RL model for the shipped DiT, or `<name>-rl.onnx` next to the model. */
+  /** `--rl-model`; default: `<name>-rl` next to the model. */
   readonly rlModel?: string
   readonly needsTunedModel: boolean
   readonly threads?: number
   /** `--attention` spec (`draft:keep=0.25,dense-steps=0.3`), undefined = dense. */
   readonly attention?: string
   readonly size?: { readonly width: number; readonly height: number }
+  /** `--precision`; default: the fastest variant that passed its quality gate. */
+  readonly precision?: string
   readonly onWarning?: (message: string) => void
 }
 
-interface ShippedModel {
-  readonly name: string
-  readonly onnxPath: string
-}
+/** A model on disk: its card (and, when `--model` named the `.onnx` file, that file), or a diffusers folder. */
+type Located = { readonly kind: 'card'; readonly cardPath: string; readonly onnxPath?: string } | { readonly kind: 'folder'; readonly path: string }
 
-async function shippedModel(name: string): Promise<ShippedModel> {
-  let m: typeof import('@guidekit/models-fashion')
+/** The shipped generators of `@guidekit/models-fashion` (loaded lazily: the CLI works without the package). */
+async function shippedNames(): Promise<readonly string[]> {
   try {
-    m = await import('@guidekit/models-fashion')
+    const m = await import('@guidekit/models-fashion')
+    return m.fashionModelNames.filter((n) => n !== 'fashion-eval')
   } catch {
-    throw new UsageError(`The shipped model ${name} is not installed (@guidekit/models-fashion is missing); pass --model <model.onnx | model.card.json | diffusers folder>.`)
+    return []
   }
-  let model: ShippedModel
-  try {
-    model = m.fashionModel(name as Parameters<typeof m.fashionModel>[0])
-  } catch (cause) {
-    const reason = (cause as { code?: string }).code === 'ENOENT' ? 'its model card is missing' : cause instanceof Error ? cause.message : String(cause)
-    throw new UsageError(`The shipped model ${name} is not available (${reason}); build it with tooling/train or pass --model <path>.`)
-  }
-  if (!existsSync(model.onnxPath)) throw new UsageError(`The shipped model ${name} is not built yet (${model.onnxPath} is missing); build it with tooling/train or pass --model <path>.`)
-  return model
 }
 
-/** Where a `--model` value points: an `.onnx` / `.card.json` path for class-conditional models, or a folder. */
-async function locate(spec: string): Promise<{ kind: 'file'; path: string } | { kind: 'folder'; path: string }> {
-  if ((SHIPPED_MODELS as readonly string[]).includes(spec)) return { kind: 'file', path: (await shippedModel(spec)).onnxPath }
+async function shippedCard(name: string): Promise<string> {
+  const m = await import('@guidekit/models-fashion')
+  const path = m.fashionModel(name as Parameters<typeof m.fashionModel>[0]).cardPath
+  return path
+}
+
+/** Where a `--model` value points, checked for existence (nothing is loaded yet). */
+export async function locate(spec: string, flag = '--model'): Promise<Located> {
+  const shipped = await shippedNames()
+  if (shipped.includes(spec)) return { kind: 'card', cardPath: await shippedCard(spec) }
   const path = resolve(spec)
   if (!existsSync(path)) {
-    // `name` without extension next to a card
-    if (existsSync(`${path}.card.json`)) return { kind: 'file', path: `${path}.card.json` }
+    if (existsSync(`${path}.card.json`)) return { kind: 'card', cardPath: `${path}.card.json` }
     throw new UsageError(
-      `Model not found: ${spec}. Pass a shipped model (${SHIPPED_MODELS.join(', ')}), a class-conditional <name>.onnx or <name>.card.json, or a diffusers ONNX folder (model_index.json, unet/, vae_decoder/, ...).`,
+      `${flag} ${spec}: not found. Pass a shipped model (${shipped.join(', ') || 'none installed'}), a class-conditional <name>.onnx or <name>.card.json, or a diffusers ONNX folder (model_index.json, unet/, vae_decoder/, ...).`,
     )
   }
   if (statSync(path).isDirectory()) {
     if (existsSync(join(path, 'model_index.json'))) return { kind: 'folder', path }
     const cards = readdirSync(path).filter((f) => f.endsWith('.card.json'))
-    throw new UsageError(
-      `${spec} is a folder without model_index.json, so it is not a diffusers ONNX export${cards.length ? `; for a class-conditional model pass the card itself, e.g. --model ${join(spec, cards[0] as string)}` : ''}.`,
-    )
+    throw new UsageError(`${flag} ${spec} is a folder without model_index.json, so it is not a diffusers ONNX export${cards.length ? `; for a card-described model pass the card itself, e.g. ${flag} ${join(spec, cards[0] as string)}` : ''}.`)
   }
-  if (!path.endsWith('.onnx') && !path.endsWith('.card.json')) throw new UsageError(`--model ${spec}: expected a .onnx file, a .card.json file or a diffusers folder.`)
-  return { kind: 'file', path }
+  if (path.endsWith('.card.json')) return { kind: 'card', cardPath: path }
+  if (path.endsWith('.onnx')) {
+    const cardPath = locateModel(path).cardPath
+    if (!existsSync(cardPath)) throw new UsageError(`${flag} ${spec} has no model card (${basename(cardPath)} next to it); guidekit needs the card to know what the model predicts.`)
+    return { kind: 'card', cardPath, onnxPath: path }
+  }
+  throw new UsageError(`${flag} ${spec}: expected a .onnx file, a .card.json file or a diffusers folder.`)
 }
 
 const stem = (path: string): string => basename(path).replace(/\.card\.json$|\.onnx$/, '')
 
-async function tunedSource(options: LoadOptions, basePath: string): Promise<string> {
-  if (options.rlModel !== undefined) {
-    const where = await locate(options.rlModel)
-    if (where.kind !== 'file') throw new UsageError(`--rl-model ${options.rlModel} must be a class-conditional model (.onnx or .card.json), not a folder.`)
-    return where.path
+/**
+ * The RL-fine-tuned model for `rlg`: `--rl-model`, else `<name>-rl.card.json` / `<name>-rl.onnx` next to the
+ * model's card. `undefined` when there is none (a fact the grid uses to leave its default rlg row out).
+ */
+export async function findTunedModel(model: Located, rlModel: string | undefined): Promise<string | undefined> {
+  if (rlModel !== undefined) {
+    const where = await locate(rlModel, '--rl-model')
+    if (where.kind !== 'card') throw new UsageError(`--rl-model ${rlModel} must be a class-conditional model (.onnx or .card.json), not a folder.`)
+    return where.cardPath
   }
-  if (options.model === 'fashion-dit' || options.model === DEFAULT_MODEL) return (await shippedModel('fashion-dit-rl')).onnxPath
-  const sibling = join(dirname(basePath), `${stem(basePath)}-rl.onnx`)
-  if (existsSync(sibling)) return sibling
-  throw new UsageError(`rlg needs an RL-fine-tuned model: pass --rl-model <path> (no ${basename(sibling)} next to ${basename(basePath)}).`)
+  if (model.kind !== 'card') return undefined
+  const base = join(dirname(model.cardPath), `${stem(model.cardPath)}-rl`)
+  return [`${base}.card.json`].find((p) => existsSync(p))
 }
 
-/** Loads `--model` (and the RL model when the guidance needs one). */
+/** Loads `--model` (and the RL model when the guidance needs one); everything is checked before it returns. */
 export async function loadEngine(options: LoadOptions): Promise<Engine> {
   const where = await locate(options.model)
   // No intra-op thread spinning. Measured on 2 busy cores (the fashion DiT, CFG, batch 4): 0.24-0.36 s per
@@ -121,107 +131,126 @@ export async function loadEngine(options: LoadOptions): Promise<Engine> {
     ...(options.threads === undefined ? {} : { threads: options.threads }),
     ort: { extra: { session: { intra_op: { allow_spinning: '0' } } } },
   }
-  if (where.kind === 'folder') {
-    if (options.needsTunedModel) throw new UsageError('rlg needs a class-conditional base model and its RL fine-tune; diffusers folders hold one UNet.')
-    if (options.attention !== undefined) throw new UsageError('--attention draft:... works on DiT models only; this is a Stable Diffusion UNet folder.')
-    const pipeline = await loadDiffusersPipeline(where.path, { sessionOptions, ...(options.onWarning ? { onWarning: options.onWarning } : {}) })
-    return diffusersEngine(pipeline, options)
+  if (where.kind === 'folder') return diffusersEngine(where.path, undefined, options, sessionOptions)
+  const card = readModelCard(where.cardPath)
+  if (card.kind === 'text-to-image') return diffusersEngine(locateModel(where.cardPath).onnxPath, { defaults: card.defaults, cardPath: where.cardPath }, options, sessionOptions)
+  if (card.kind !== 'generator') throw new UsageError(`--model ${options.model} is a ${card.kind} model (it classifies images); pass a generator.`)
+  if (options.size !== undefined && (options.size.width !== card.image.width || options.size.height !== card.image.height)) {
+    throw new UsageError(`--size ${options.size.width}x${options.size.height} does not apply: ${card.name} is class-conditional and makes ${card.image.width}x${card.image.height} images (--size is for text-to-image models).`)
+  }
+  const choice = choosePrecision(findVariants(where.cardPath, card), options.precision)
+  if (choice.warning) options.onWarning?.(choice.warning)
+  const tunedPath = options.needsTunedModel ? await findTunedModel(where, options.rlModel) : undefined
+  if (options.needsTunedModel && tunedPath === undefined) {
+    throw new UsageError(`rlg needs an RL-fine-tuned model: pass --rl-model <path> (there is no ${stem(where.cardPath)}-rl.card.json next to ${basename(where.cardPath)}).`)
   }
   const loaded: ClassConditionalModel[] = []
   try {
-    const base = await loadClassConditionalModel(where.path, { sessionOptions })
+    // The model itself from the .onnx file the user named (if any), a variant from its card.
+    const own = choice.variant.cardPath === where.cardPath && where.onnxPath !== undefined
+    const base = await loadClassConditionalModel(own ? { path: where.onnxPath, card: where.cardPath } : choice.variant.cardPath, { sessionOptions })
     loaded.push(base)
-    let tuned: ClassConditionalModel | undefined
-    if (options.needsTunedModel) {
-      tuned = await loadClassConditionalModel(await tunedSource(options, base.path), { sessionOptions })
-      loaded.push(tuned)
-    }
+    const tuned = tunedPath === undefined ? undefined : await loadClassConditionalModel(tunedPath, { sessionOptions })
+    if (tuned) loaded.push(tuned)
+    let root: ClassConditionalDenoiser = classConditionalDenoiser({ models: tuned ? { base, tuned } : { base }, classes: [0] })
     let draft: DraftAttentionRun | undefined
-    let models: Record<string, ClassConditionalModel> = tuned ? { base, tuned } : { base }
     if (options.attention !== undefined) {
-      const result = await applyDraftAttention(models, options.attention, sessionOptions)
-      if (result) {
-        draft = result.run
-        loaded.push(...result.owned)
-        models = result.models
-      }
+      draft = await applyDraftAttention(root, options.attention, sessionOptions)
+      if (draft) root = draft.denoiser
     }
-    return classConditionalEngine(models, tuned ? (models.tuned as ClassConditionalModel).card.name : undefined, draft, loaded)
+    const precision = { precision: choice.variant.precision, file: basename(own ? where.onnxPath : locateModel(choice.variant.cardPath).onnxPath), reason: choice.reason }
+    return classConditionalEngine(root, base, { tunedName: tuned?.card.name, draft, precision, defaults: { ...card.defaults, source: basename(where.cardPath) } }, loaded)
   } catch (error) {
     await Promise.all(loaded.map((m) => m.dispose()))
     throw error
   }
 }
 
-function flowOrVpPlan(card: ModelCard, steps: number): SamplingPlan {
-  const s = card.schedule
-  if (s.family === 'flow') return flowPlan({ steps, ...(s.shift === undefined ? {} : { shift: s.shift }), ...(s.trainSteps === undefined ? {} : { trainSteps: s.trainSteps }) })
-  const schedule = vpSchedule({
-    ...(s.betaSchedule === undefined ? {} : { betaSchedule: s.betaSchedule }),
-    ...(s.betaStart === undefined ? {} : { betaStart: s.betaStart }),
-    ...(s.betaEnd === undefined ? {} : { betaEnd: s.betaEnd }),
-    ...(s.trainSteps === undefined ? {} : { trainSteps: s.trainSteps }),
-  })
-  // Trailing spacing starts at the last train step (zero terminal SNR is not assumed); good at few steps.
-  return vpPlan(schedule, { steps, spacing: 'trailing' })
+interface ClassEngineParts {
+  readonly tunedName: string | undefined
+  readonly draft: DraftAttentionRun | undefined
+  readonly precision: Engine['precision']
+  readonly defaults: EngineDefaults
 }
 
-function classConditionalEngine(
-  models: Record<string, ClassConditionalModel>,
-  tunedName: string | undefined,
-  draft: DraftAttentionRun | undefined,
-  owned: readonly ClassConditionalModel[],
-): Engine {
-  const base = models.base as ClassConditionalModel
-  const card = base.card
+function classConditionalEngine(root: ClassConditionalDenoiser, base: ClassConditionalModel, parts: ClassEngineParts, owned: readonly ClassConditionalModel[]): Engine {
+  const card: GeneratorCard = root.card
   const { channels, height, width } = card.image
   const names = card.classes ?? []
-  const labelsOf = (conditioning: Conditioning, count: number): number[] => {
-    if (conditioning.negativePrompt !== undefined) throw new UsageError(`--negative-prompt needs a text-to-image model; ${card.name} is class-conditional (its unconditional branch is the null class).`)
+  // Cards without class names: the class range comes from the model's class embedding.
+  const count = base.classCount
+  const labelsOf = (conditioning: Conditioning, n: number): number[] => {
+    if (conditioning.negativePrompt !== undefined) throw new UsageError(`--negative-prompt ${JSON.stringify(conditioning.negativePrompt)} needs a text-to-image model; ${card.name} is class-conditional (its unconditional branch is the null class).`)
     let values = conditioning.classes
     if (values === undefined && conditioning.prompt !== undefined) values = [conditioning.prompt]
-    if (values === undefined || values.length === 0) {
-      if (names.length === 0) throw new UsageError(`${card.name} has no class names in its card; pass --class <index>.`)
-      return Array.from({ length: count }, (_, i) => i % names.length)
+    if (values === undefined) {
+      if (count === undefined) throw new UsageError(`${card.name}'s card names no classes and its class range cannot be read from the graph; pass --class <index>.`)
+      return Array.from({ length: n }, (_, i) => i % count)
     }
-    // Forgiving names: 'ankle-boot', 'ankle_boot' and 'AnkleBoot' all mean "Ankle boot".
-    const loose = (v: string): string => v.toLowerCase().replace(/[^a-z0-9]/g, '')
-    const labels = values.map((v) => classLabel(card, names.find((n) => loose(n) === loose(v)) ?? v))
-    return Array.from({ length: count }, (_, i) => labels[i % labels.length] as number)
+    const labels = values.map((v) => {
+      const label = classLabel(card, v)
+      if (count !== undefined && label >= count) {
+        const valid = names.length ? describeClasses(names) : `0..${count - 1}`
+        throw new UsageError(`Unknown class ${JSON.stringify(v)} for model '${card.name}'. Valid classes: ${valid}.`)
+      }
+      return label
+    })
+    return Array.from({ length: n }, (_, i) => labels[i % labels.length] as number)
   }
   return {
     kind: 'class-conditional',
     name: card.name,
-    family: base.family,
-    tunedName,
-    draft,
-    plan: (steps) => {
-      const plan = flowOrVpPlan(card, steps)
-      draft?.setPlan(plan)
-      return plan
-    },
-    shape: (count) => [count, channels, height, width],
-    labels: (conditioning, count) => labelsOf(conditioning, count).map((l) => names[l] ?? String(l)),
-    async denoiser(conditioning, count) {
-      return classConditionalDenoiser({ models, classes: labelsOf(conditioning, count) })
-    },
-    images: async (samples) => toRawImages(samples, { range: card.image.range }),
+    family: root.family,
+    tunedName: parts.tunedName,
+    draft: parts.draft,
+    defaults: parts.defaults,
+    precision: parts.precision,
+    plan: (steps, o) => planFromCard(card, { steps, ...(o.spacing === undefined ? {} : { spacing: o.spacing }), ...(o.karras === undefined ? {} : { karras: o.karras }) }),
+    shape: (n) => [n, channels, height, width],
+    labels: (conditioning, n) => labelsOf(conditioning, n).map((l) => names[l] ?? String(l)),
+    denoiser: (conditioning, n) => Promise.resolve(root.withClasses(labelsOf(conditioning, n))),
+    images: (samples) => Promise.resolve(toRawImages(samples, { range: card.image.range })),
     async dispose() {
+      await root.dispose()
       await Promise.all(owned.map((m) => m.dispose()))
     },
   }
 }
 
-function diffusersEngine(pipeline: DiffusersPipeline, options: LoadOptions): Engine {
+// diffusers' schedulers that a guidekit sampler reproduces; others (PNDM, LMS, ...) default to euler.
+const SAMPLER_OF_SCHEDULER: Readonly<Record<string, string>> = {
+  DDIMScheduler: 'ddim',
+  EulerDiscreteScheduler: 'euler',
+  EulerAncestralDiscreteScheduler: 'euler-a',
+  DPMSolverMultistepScheduler: 'dpmpp-2m',
+}
+
+async function diffusersEngine(folder: string, card: { defaults: CardDefaults | undefined; cardPath: string } | undefined, options: LoadOptions, sessionOptions: OnnxSessionOptions): Promise<Engine> {
+  if (options.needsTunedModel) throw new UsageError('rlg needs a class-conditional base model and its RL fine-tune; diffusers folders hold one UNet.')
+  if (options.attention !== undefined) throw new UsageError('--attention draft:... works on DiT models only; this is a Stable Diffusion UNet folder.')
+  if (options.precision !== undefined) throw new UsageError(`--precision ${options.precision} does not apply to diffusers folders (${basename(folder)}): it picks a reduced-precision variant card of a class-conditional model.`)
+  const pipeline: DiffusersPipeline = await loadDiffusersPipeline(folder, { sessionOptions, ...(options.onWarning ? { onWarning: options.onWarning } : {}) })
   const unetSample = pipeline.io.unet.inputs.get('sample')
   const fixed = (d: unknown): number | undefined => (typeof d === 'number' && d > 0 ? d * pipeline.vaeScaleFactor : undefined)
   const height = options.size?.height ?? fixed(unetSample?.shape[2]) ?? 512
   const width = options.size?.width ?? fixed(unetSample?.shape[3]) ?? 512
-  const name = basename(pipeline.directory)
+  const name = card ? stem(card.cardPath) : basename(pipeline.directory)
   const promptOf = (c: Conditioning): string => {
-    if (c.classes !== undefined) throw new UsageError(`--class is for class-conditional models; ${name} is a text-to-image pipeline: use --prompt.`)
+    if (c.classes !== undefined) throw new UsageError(`--class ${JSON.stringify(c.classes.join(','))} is for class-conditional models; ${name} is a text-to-image pipeline: use --prompt.`)
     if (c.prompt === undefined) throw new UsageError(`${name} is a text-to-image pipeline: pass --prompt "..." (and optionally --negative-prompt).`)
     return c.prompt
+  }
+  const scheduler = pipeline.scheduler
+  // Without a card: the scheduler config's spacing and sampler, and the steps and guidance scale that diffusers'
+  // OnnxStableDiffusionPipeline uses when not told (num_inference_steps=50, guidance_scale=7.5).
+  const sampler = SAMPLER_OF_SCHEDULER[scheduler.className]
+  const defaults: EngineDefaults = {
+    steps: 50,
+    guidance: 'cfg:scale=7.5',
+    spacing: scheduler.timestepSpacing === 'linspace-exclusive' ? 'linspace' : scheduler.timestepSpacing,
+    ...(sampler === undefined ? {} : { sampler }),
+    ...card?.defaults,
+    source: card ? basename(card.cardPath) : `${name}/scheduler/scheduler_config.json (${scheduler.className})`,
   }
   return {
     kind: 'diffusers',
@@ -229,7 +258,9 @@ function diffusersEngine(pipeline: DiffusersPipeline, options: LoadOptions): Eng
     family: 'vp',
     tunedName: undefined,
     draft: undefined,
-    plan: (steps) => pipeline.plan({ steps }),
+    defaults,
+    precision: undefined,
+    plan: (steps, o) => pipeline.plan({ steps, ...(o.spacing === undefined ? {} : { spacing: o.spacing }), ...(o.karras === undefined ? {} : { karras: o.karras }) }),
     shape: (count) => pipeline.latentShape({ batch: count, height, width }),
     labels: (c, count) => new Array<string>(count).fill(promptOf(c)),
     denoiser: (c, count) => pipeline.denoiser({ prompt: promptOf(c), batch: count, ...(c.negativePrompt === undefined ? {} : { negativePrompt: c.negativePrompt }) }),

@@ -1,18 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import sharp from 'sharp'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { Canvas, fitText, wrapText } from './canvas.js'
-import { UsageError } from './errors.js'
-import { encodePng, ensureWritable, writeFileAtomic } from './png.js'
-
-const dir = mkdtempSync(join(tmpdir(), 'guidekit-png-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+import { encodePng } from './png.js'
 
 describe('PNG output', () => {
   it('embeds Latin-1 text as tEXt and other text as iTXt, readable by libvips', async () => {
-    const image = { data: Uint8Array.from({ length: 4 * 3 }, (_, i) => i * 20), width: 2, height: 2, channels: 3 }
+    const image = { data: Uint8Array.from({ length: 4 * 3 }, (_, i) => i * 20), width: 2, height: 2, channels: 3 as const }
     const png = await encodePng(image, { parameters: 'Sneaker\nSteps: 30, Seed: 7', guidekit: '{"prompt":"café ☕"}' }, 3)
     expect(png.includes(Buffer.from('tEXtparameters\0'))).toBe(true)
     expect(png.includes(Buffer.from('iTXtguidekit\0'))).toBe(true)
@@ -26,21 +19,6 @@ describe('PNG output', () => {
     const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true })
     expect([...data.subarray(0, 3)]).toEqual([0, 20, 40])
     expect([...data.subarray(3 * 3, 3 * 3 + 3)]).toEqual([60, 80, 100])
-  })
-
-  it('writes atomically and leaves no temporary file behind', () => {
-    const target = join(dir, 'a.png')
-    writeFileAtomic(target, Uint8Array.of(1, 2, 3))
-    writeFileAtomic(target, Uint8Array.of(4, 5))
-    expect([...readFileSync(target)]).toEqual([4, 5])
-    expect(readdirSync(dir)).toEqual(['a.png'])
-  })
-
-  it('checks the output folder before any work', () => {
-    ensureWritable(join(dir, 'new', 'deeper', 'x.png'))
-    expect(() => ensureWritable(join(dir, 'a.png', 'x.png'))).toThrow(UsageError)
-    expect(() => ensureWritable(join(dir, 'a.png', 'x.png'))).toThrow(/a parent is a file/)
-    expect(() => ensureWritable(dir)).toThrow(/it is a folder/)
   })
 })
 

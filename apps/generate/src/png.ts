@@ -1,17 +1,9 @@
-// PNG output: sharp encodes, we add text chunks (A1111's `parameters` convention) and write atomically.
-import { randomBytes } from 'node:crypto'
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { basename, dirname, resolve } from 'node:path'
+// PNG output: sharp encodes, we add text chunks (A1111's `parameters` convention).
+import type { RawImage } from '@guidekit/onnx'
 import sharp from 'sharp'
-import { UsageError } from './errors.js'
 
 /** An 8-bit interleaved image (`toRawImages` output or a composed grid). */
-export interface RawPixels {
-  readonly data: Uint8Array
-  readonly width: number
-  readonly height: number
-  readonly channels: number
-}
+export type RawPixels = RawImage
 
 const CRC_TABLE = (() => {
   const table = new Uint32Array(256)
@@ -57,42 +49,8 @@ export function withTextChunks(png: Buffer, texts: Readonly<Record<string, strin
 
 /** Encodes raw pixels as PNG (nearest-neighbour upscaled by an integer factor) with text chunks. */
 export async function encodePng(image: RawPixels, texts: Readonly<Record<string, string>>, upscale = 1): Promise<Buffer> {
-  let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 2 | 3 | 4 } })
+  let pipeline = sharp(image.data, { raw: image })
   if (upscale > 1) pipeline = pipeline.resize(image.width * upscale, image.height * upscale, { kernel: 'nearest' })
   const png = await pipeline.png({ compressionLevel: 9 }).toBuffer()
   return withTextChunks(png, texts)
-}
-
-/**
- * Checks that a file can be created at `path` (creating missing folders), so a run fails before sampling
- * rather than after. Throws a one-line `UsageError`.
- */
-export function ensureWritable(path: string): void {
-  const full = resolve(path)
-  const dir = dirname(full)
-  if (existsSync(full) && statSync(full).isDirectory()) throw new UsageError(`Cannot write ${path}: it is a folder.`)
-  try {
-    mkdirSync(dir, { recursive: true })
-    accessSync(dir, constants.W_OK)
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code
-    throw new UsageError(`Cannot write to ${dirname(path) || '.'}: ${code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'permission denied' : code === 'ENOTDIR' || code === 'EEXIST' ? 'a parent is a file, not a folder' : code ?? String(cause)}.`)
-  }
-  if (!statSync(dir).isDirectory()) throw new UsageError(`Cannot write to ${dirname(path)}: not a folder.`)
-}
-
-/**
- * Writes a file atomically: to a temporary name in the same folder, then renamed, so an interrupted run
- * never leaves a partial file under the final name.
- */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const full = resolve(path)
-  const tmp = resolve(dirname(full), `.${basename(full)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  try {
-    writeFileSync(tmp, bytes)
-    renameSync(tmp, full)
-  } catch (error) {
-    rmSync(tmp, { force: true })
-    throw error
-  }
 }

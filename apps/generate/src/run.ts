@@ -1,16 +1,19 @@
-// One sampling run (a batch of images for one guidance strategy), shared by `generate` and `grid`.
-import { sample } from '@guidekit/core'
-import type { Denoiser, Guider, Prediction, Sampler, SampleResult } from '@guidekit/core'
+// One sampling run (a batch of images for one guidance strategy), shared by `generate`, `grid` and
+// `fit-linear-ag`.
+import { GuidekitError, sample } from '@guidekit/core'
+import type { Denoiser, Guider, Prediction, Sampler, SampleResult, SamplingPlan } from '@guidekit/core'
 import type { RawImage } from '@guidekit/onnx'
+import { UsageError } from './errors.js'
 import type { Conditioning, Engine } from './models.js'
 import type { ProgressReporter } from './progress.js'
 
 export interface RunRequest {
   readonly engine: Engine
   readonly guider: Guider
+  /** The spec as the user wrote it (named in errors). */
   readonly guidanceLabel: string
   readonly sampler: Sampler
-  readonly steps: number
+  readonly plan: SamplingPlan
   readonly seeds: readonly number[]
   readonly conditioning: Conditioning
   readonly signal: AbortSignal
@@ -47,6 +50,10 @@ function unbatchedDenoiser(inner: Denoiser, counter: { runs: number }): Denoiser
   }
 }
 
+/**
+ * Samples and decodes one batch. A `NON_FINITE` error that core blames on the guider (its `details.guider`)
+ * is the user's guidance value at fault: it becomes a usage error naming the spec.
+ */
 export async function runOnce(request: RunRequest): Promise<RunOutcome> {
   const { engine, seeds } = request
   const count = seeds.length
@@ -54,17 +61,24 @@ export async function runOnce(request: RunRequest): Promise<RunOutcome> {
   const counter = { runs: 0 }
   const base = await engine.denoiser(request.conditioning, count)
   const denoiser = request.unbatched ? unbatchedDenoiser(base, counter) : base
-  const plan = engine.plan(request.steps)
-  const result = await sample({
-    denoiser,
-    guider: request.guider,
-    sampler: request.sampler,
-    plan,
-    shape: engine.shape(count),
-    seeds,
-    signal: request.signal,
-    onProgress: request.progress.start(request.progressLabel),
-  })
+  let result: SampleResult
+  try {
+    result = await sample({
+      denoiser,
+      guider: request.guider,
+      sampler: request.sampler,
+      plan: request.plan,
+      shape: engine.shape(count),
+      seeds,
+      signal: request.signal,
+      onProgress: request.progress.start(request.progressLabel),
+    })
+  } catch (error) {
+    if (GuidekitError.isInstance(error) && error.code === 'NON_FINITE' && typeof error.details.guider === 'string') {
+      throw new UsageError(`--guidance ${JSON.stringify(request.guidanceLabel)} made sampling diverge: ${error.message}`)
+    }
+    throw error
+  }
   const images = await engine.images(result.samples, request.signal)
   return {
     images,

@@ -1,8 +1,8 @@
 // Guidance strategies mix in code without glue: these tests compose the real packages on the Gaussian toy.
 import { apg, apgDiffusers } from '@guidekit/apg'
-import { cfg, interval } from '@guidekit/cfg'
+import { cfg } from '@guidekit/cfg'
 import { cfgPlusPlus } from '@guidekit/cfg-pp'
-import { Tensor, ddim, dpmpp2m, euler, eulerAncestral, flowMatchEuler, flowPlan, gaussianDenoiser, sample, vpPlan, vpSchedule, type Guider, type Sampler } from '@guidekit/core'
+import { type Tensor, interval, ddim, dpmpp2m, euler, eulerAncestral, flowMatchEuler, flowPlan, gaussianDenoiser, sample, vpPlan, vpSchedule, type Guider, type Sampler } from '@guidekit/core'
 import { rlg } from '@guidekit/rlg'
 import { describe, expect, it } from 'vitest'
 import { adaptive } from './index.js'
@@ -32,16 +32,16 @@ describe('composition', () => {
     const denoiser = gaussianDenoiser({ family: 'flow', means: { positive: 0, negative: 0 }, models })
     const plan = flowPlan({ steps: 12, shift: 3 })
     const inner = apg({ scale: 4, momentum: -0.5 })
-    const r = await sample({ denoiser, guider: rlg({ weight: 1.5, inner }), sampler: flowMatchEuler(), plan, shape: [2, n], seed: 1 })
+    const r = await sample({ denoiser, guider: rlg({ scale: 1.5, inner }), sampler: flowMatchEuler(), plan, shape: [2, n], seed: 1 })
     expect(r.modelCalls).toBe(24)
     expect(r.branchEvaluations).toBe(48)
     // w = 1 is APG on the tuned model alone
     const tunedOnly = gaussianDenoiser({ family: 'flow', means: models.tuned })
-    const a = await sample({ denoiser, guider: rlg({ weight: 1, inner }), sampler: flowMatchEuler(), plan, shape: [2, n], seed: 1 })
+    const a = await sample({ denoiser, guider: rlg({ scale: 1, inner }), sampler: flowMatchEuler(), plan, shape: [2, n], seed: 1 })
     const b = await sample({ denoiser: tunedOnly, guider: inner, sampler: flowMatchEuler(), plan, shape: [2, n], seed: 1 })
     expect(maxAbsDiff(a.samples, b.samples)).toBeLessThan(1e-5)
     // extrapolating past the RL model moves further along the same direction
-    const base = await sample({ denoiser, guider: rlg({ weight: 0, inner }), sampler: flowMatchEuler(), plan, shape: [2, n], seed: 1 })
+    const base = await sample({ denoiser, guider: rlg({ scale: 0, inner }), sampler: flowMatchEuler(), plan, shape: [2, n], seed: 1 })
     expect(mean(r.samples) - mean(a.samples)).toBeCloseTo(0.5 * (mean(a.samples) - mean(base.samples)), 1)
   })
 
@@ -57,8 +57,8 @@ describe('composition', () => {
       const denoiser = gaussianDenoiser({ family, means: { positive: 1, negative: 0 } })
       const plan = family === 'flow' ? flowPlan({ steps: 20, shift: 3 }) : vpPlan20
       const run = (guider: Guider) => sample({ denoiser, guider, sampler: make(), plan, shape: [64, n], seed: 3 })
-      const off = await run(cfgPlusPlus({ lambda: 0 }))
-      const on = await run(cfgPlusPlus({ lambda: 0.3 }))
+      const off = await run(cfgPlusPlus({ scale: 0 }))
+      const on = await run(cfgPlusPlus({ scale: 0.3 }))
       expect(Math.abs(mean(off.samples))).toBeLessThan(0.15)
       expect(mean(on.samples)).toBeGreaterThan(0.5)
       expect(on.samples.data.every(Number.isFinite)).toBe(true)
@@ -69,7 +69,7 @@ describe('composition', () => {
   it('a sigma-interval window around any guider (cfg-pp, adaptive(apg), apgDiffusers): guided inside, one branch outside', async () => {
     const lo = vpPlan20.sigmas[12] as number
     const hi = vpPlan20.sigmas[4] as number
-    for (const inner of [cfgPlusPlus({ lambda: 0.5 }), adaptive(apg({ scale: 4 }), { threshold: 1 }), apgDiffusers({ guidanceScale: 4 }), cfg({ scale: 3, rescale: 0.7 })]) {
+    for (const inner of [cfgPlusPlus({ scale: 0.5 }), adaptive(apg({ scale: 4 }), { threshold: 1 }), apgDiffusers({ scale: 4 }), cfg({ scale: 3, rescale: 0.7 })]) {
       const r = await sample({ denoiser: vp, guider: interval(inner, { sigma: [lo, hi] }), sampler: dpmpp2m(), plan: vpPlan20, shape: [2, n], seed: 5 })
       expect(r.nfe).toBe(20 + 8)
       expect(r.guidance.intervalSkippedSteps).toBe(12)

@@ -45,10 +45,15 @@ describe('LinearAG', () => {
     expect(() => parseLinearAGCoefficients({ ...coefficients, coefficients: coefficients.coefficients.slice(1) })).toThrow(/coefficients.coefficients/)
     expect(() => parseLinearAGCoefficients({ ...coefficients, format: 'x' })).toThrow(/format/)
     expect(() => fitLinearAG(recorder.trajectories, { sampler: 'euler', scale: 5, predictSteps: [0] })).toThrow(/predictSteps/)
-    try {
-      parseLinearAGCoefficients({ ...coefficients, steps: 0 })
-    } catch (e) {
-      expect(GuidekitError.isInstance(e) && e.code === 'INVALID_ARGUMENT').toBe(true)
-    }
+    const error = (() => {
+      try {
+        parseLinearAGCoefficients({ ...coefficients, steps: 0 })
+      } catch (e) {
+        return e
+      }
+      return undefined
+    })()
+    expect(GuidekitError.isInstance(error)).toBe(true)
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('steps') })
   })
 })

@@ -1,5 +1,5 @@
-import { GuidekitError, check, checkNumber, combine, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput } from '@guidekit/core'
-import { NormalEquations } from './least-squares.js'
+import { GuidekitError, check, checkNumber, combine, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput, predictPair } from '@guidekit/core'
+import { NormalEquations } from './internal/least-squares.js'
 
 /**
  * The regressors of LinearAG (arXiv 2312.12487), in coefficient order: `uncond_t ≈ b0 cond_t + b1 cond_{t-1} + b2 uncond_{t-1}`.
@@ -63,8 +63,7 @@ export function linearAGRecorder(options: { readonly scale: number; readonly spa
       trajectories.push(trajectory)
       return {
         async step(ctx: StepContext) {
-          const [c, u] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
-          checkBranchShapes('linearAGRecorder', ctx.x, [c, u])
+          const { cond: c, uncond: u } = await predictPair(ctx, 'linearAGRecorder')
           const mc = space === 'x0' ? c.denoised : modelOutput(c, ctx.family)
           const mu = space === 'x0' ? u.denoised : modelOutput(u, ctx.family)
           trajectory.cond.push(mc)
@@ -233,8 +232,7 @@ export function linearAG(options: { readonly coefficients: LinearAGCoefficients;
             ])
             saved += batch
           } else {
-            const [cp, up] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
-            checkBranchShapes('linearAG', ctx.x, [cp, up])
+            const { cond: cp, uncond: up } = await predictPair(ctx, 'linearAG')
             c = space === 'x0' ? cp.denoised : modelOutput(cp, ctx.family)
             u = space === 'x0' ? up.denoised : modelOutput(up, ctx.family)
           }

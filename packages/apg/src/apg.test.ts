@@ -1,6 +1,6 @@
 import { GuidekitError, Tensor, combine, dot, norm, randn, type Prediction } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
-import { fakeContext, fromEpsilon, startSession } from './__fixtures__/context.js'
+import { fakeStepContext, fromEpsilon, startSession } from '@guidekit/core/testing'
 import { apg, apgComfy, apgDiffusers, apgDirection, apgMomentumUpdate, diffusersEtaFromPaper, fromComfyApgCfg } from './index.js'
 
 const shape = [2, 4, 4, 4]
@@ -67,14 +67,14 @@ describe('APG guiders', () => {
   it('the paper form equals the diffusers form with eta_d = (1 + (w - 1) eta)/w when there is no momentum or threshold', async () => {
     const w = 6
     const eta = 0
-    const paper = await startSession(apg({ scale: w, eta, momentum: 0 }), 10, shape).step(fakeContext({ x, predictions: predictions() }).ctx)
-    const diffusers = await startSession(apgDiffusers({ guidanceScale: w, eta: diffusersEtaFromPaper(w, eta), normThreshold: 0 }), 10, shape).step(fakeContext({ x, predictions: predictions() }).ctx)
+    const paper = await startSession(apg({ scale: w, eta, momentum: 0 }), 10, shape).step(fakeStepContext({ x, predictions: predictions() }).ctx)
+    const diffusers = await startSession(apgDiffusers({ scale: w, eta: diffusersEtaFromPaper(w, eta), normThreshold: 0 }), 10, shape).step(fakeStepContext({ x, predictions: predictions() }).ctx)
     paper.denoised.data.forEach((v, i) => expect(v).toBeCloseTo(diffusers.denoised.data[i] as number, 4))
   })
 
-  it('the diffusers original formulation is the paper rule with w = guidanceScale + 1, momentum and threshold included', async () => {
+  it('the diffusers original formulation is the paper rule with w = scale + 1, momentum and threshold included', async () => {
     const a = startSession(apg({ scale: 5, eta: 0.3, momentum: -0.5, normThreshold: 2 }), 10, shape)
-    const b = startSession(apgDiffusers({ guidanceScale: 4, eta: 0.3, momentum: -0.5, normThreshold: 2, useOriginalFormulation: true }), 10, shape)
+    const b = startSession(apgDiffusers({ scale: 4, eta: 0.3, momentum: -0.5, normThreshold: 2, useOriginalFormulation: true }), 10, shape)
     for (let step = 0; step < 3; step++) {
       const cs = randn(shape, 20 + step)
       const us = combine([
@@ -82,26 +82,26 @@ describe('APG guiders', () => {
         [0.4, randn(shape, 30 + step)],
       ])
       const p = { positive: fromEpsilon(cs), negative: fromEpsilon(us) }
-      const ra = await a.step(fakeContext({ x, step, predictions: p }).ctx)
-      const rb = await b.step(fakeContext({ x, step, predictions: p }).ctx)
+      const ra = await a.step(fakeStepContext({ x, step, predictions: p }).ctx)
+      const rb = await b.step(fakeStepContext({ x, step, predictions: p }).ctx)
       ra.denoised.data.forEach((v, i) => expect(v).toBeCloseTo(rb.denoised.data[i] as number, 4))
     }
   })
 
   it('apgComfy(cfg) is the paper rule with w = cfg + 1 and resets momentum when sigma increases', async () => {
-    const comfy = startSession(apgComfy({ cfg: 6, eta: 0, normThreshold: 5, momentum: -0.5 }), 10, shape)
+    const comfy = startSession(apgComfy({ scale: 6, eta: 0, normThreshold: 5, momentum: -0.5 }), 10, shape)
     const paper = startSession(apg({ scale: fromComfyApgCfg(6), eta: 0, normThreshold: 5, momentum: -0.5 }), 10, shape)
     const sigmas = [5, 3, 1.5]
     for (const [step, sigma] of sigmas.entries()) {
       const p = predictions()
-      const a = await comfy.step(fakeContext({ x, sigma, step, predictions: p }).ctx)
-      const b = await paper.step(fakeContext({ x, sigma, step, predictions: p }).ctx)
+      const a = await comfy.step(fakeStepContext({ x, sigma, step, predictions: p }).ctx)
+      const b = await paper.step(fakeStepContext({ x, sigma, step, predictions: p }).ctx)
       a.denoised.data.forEach((v, i) => expect(v).toBeCloseTo(b.denoised.data[i] as number, 5))
     }
     // sigma goes up again: a new trajectory, as if started fresh
-    const fresh = startSession(apgComfy({ cfg: 6, eta: 0, normThreshold: 5, momentum: -0.5 }), 10, shape)
-    const again = await comfy.step(fakeContext({ x, sigma: 5, predictions: predictions() }).ctx)
-    const first = await fresh.step(fakeContext({ x, sigma: 5, predictions: predictions() }).ctx)
+    const fresh = startSession(apgComfy({ scale: 6, eta: 0, normThreshold: 5, momentum: -0.5 }), 10, shape)
+    const again = await comfy.step(fakeStepContext({ x, sigma: 5, predictions: predictions() }).ctx)
+    const first = await fresh.step(fakeStepContext({ x, sigma: 5, predictions: predictions() }).ctx)
     expect([...again.denoised.data]).toEqual([...first.denoised.data])
   })
 
@@ -112,16 +112,16 @@ describe('APG guiders', () => {
     const solo = startSession(guider, 10, shape)
     for (let step = 0; step < 3; step++) {
       const p = predictions()
-      const a = await s1.step(fakeContext({ x, step, predictions: p }).ctx)
-      await s2.step(fakeContext({ x, step, predictions: { positive: p.negative!, negative: p.positive! } }).ctx)
-      const b = await solo.step(fakeContext({ x, step, predictions: p }).ctx)
+      const a = await s1.step(fakeStepContext({ x, step, predictions: p }).ctx)
+      await s2.step(fakeStepContext({ x, step, predictions: { positive: p.negative!, negative: p.positive! } }).ctx)
+      const b = await solo.step(fakeStepContext({ x, step, predictions: p }).ctx)
       expect([...a.denoised.data]).toEqual([...b.denoised.data])
     }
   })
 
   it('asks for the positive branch only when guidance is off', async () => {
-    for (const guider of [apg({ scale: 1 }), apgDiffusers({ guidanceScale: 1 }), apgDiffusers({ guidanceScale: 0, useOriginalFormulation: true }), apgComfy({ cfg: 1 })]) {
-      const { ctx, calls } = fakeContext({ x, predictions: predictions() })
+    for (const guider of [apg({ scale: 1 }), apgDiffusers({ scale: 1 }), apgDiffusers({ scale: 0, useOriginalFormulation: true }), apgComfy({ scale: 1 })]) {
+      const { ctx, calls } = fakeStepContext({ x, predictions: predictions() })
       const out = await startSession(guider, 10, shape).step(ctx)
       expect(calls).toEqual([[{ role: 'positive' }]])
       expect([...out.denoised.data]).toEqual([...predictions().positive!.denoised.data])
@@ -134,7 +134,7 @@ describe('APG guiders', () => {
       [() => apg({ scale: 5, eta: -0.1 }), 'eta'],
       [() => apg({ scale: Number.NaN }), 'scale'],
       [() => apgDiffusers({ normThreshold: -1 }), 'normThreshold'],
-      [() => apgComfy({ cfg: 6, momentum: 1 }), 'momentum'],
+      [() => apgComfy({ scale: 6, momentum: 1 }), 'momentum'],
     ]
     for (const [f, name] of cases) {
       let error: unknown
@@ -149,7 +149,7 @@ describe('APG guiders', () => {
   })
 
   it('rejects mismatched branch shapes', async () => {
-    const { ctx } = fakeContext({ x, predictions: { positive: fromEpsilon(c), negative: fromEpsilon(randn([1, 4, 4, 4], 3)) } })
+    const { ctx } = fakeStepContext({ x, predictions: { positive: fromEpsilon(c), negative: fromEpsilon(randn([1, 4, 4, 4], 3)) } })
     await expect(startSession(apg({ scale: 5 }), 10, shape).step(ctx)).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' })
   })
 })

@@ -1,15 +1,8 @@
-import { check, checkNumber, combine, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from '@guidekit/core'
+import { check, checkNumber, combine, type GuidanceSession, type Guider, type RunInfo, type StepContext, type Tensor, denoisedFrom, guidanceRescale, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
 import { apgDirection, apgMomentumUpdate, type NormDim } from './apg-math.js'
-import { rescale } from './internal/rescale.js'
 
 function checkMomentum(value: unknown): number {
   return checkNumber('momentum', value, { min: -1, max: 1, minExclusive: true, maxExclusive: true })
-}
-
-async function predictPair(ctx: StepContext, what: string): Promise<[Prediction, Prediction]> {
-  const [c, u] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
-  checkBranchShapes(what, ctx.x, [c, u])
-  return [c, u]
 }
 
 /** Options of {@link apg} (paper convention). */
@@ -46,7 +39,7 @@ export function apg(options: ApgOptions): Guider {
       return {
         async step(ctx: StepContext) {
           if (scale === 1) return positiveOnly(ctx)
-          const [c, u] = await predictPair(ctx, 'apg')
+          const { cond: c, uncond: u } = await predictPair(ctx, 'apg')
           const diff = combine([
             [1, c.denoised],
             [-1, u.denoised],
@@ -66,54 +59,54 @@ export function apg(options: ApgOptions): Guider {
 
 /** Options of {@link apgDiffusers}: diffusers' `AdaptiveProjectedGuidance` parameters, by their meaning. */
 export interface ApgDiffusersOptions {
-  /** diffusers `guidance_scale` (default 7.5): the multiplier of the modified direction. */
-  readonly guidanceScale?: number
+  /** Guidance strength in diffusers' convention (`guidance_scale`, default 7.5): the multiplier of the modified direction. */
+  readonly scale?: number
   /** diffusers `eta` (default 1). Not the paper's eta (see the README). */
   readonly eta?: number
   /** diffusers `adaptive_projected_guidance_momentum` (default: none, i.e. 0). */
   readonly momentum?: number
   /** diffusers `adaptive_projected_guidance_rescale` (default 15): the norm threshold r, not guidance rescale. */
   readonly normThreshold?: number
-  /** Base `c` instead of `u` (off at `guidanceScale = 0` instead of 1). */
+  /** Base `c` instead of `u` (off at `scale = 0` instead of 1). */
   readonly useOriginalFormulation?: boolean
   /** diffusers `adaptive_projected_guidance_norm_dim`. */
   readonly normDim?: NormDim
   /** diffusers `guidance_rescale` phi, applied after APG with the conditional prediction as reference. */
-  readonly guidanceRescale?: number
+  readonly rescale?: number
 }
 
 /**
  * APG exactly as diffusers' `AdaptiveProjectedGuidance` (arXiv 2410.02416 as implemented in
  * `src/diffusers/guiders/adaptive_projected_guidance.py`): in the model-output space (epsilon for 'vp'
  * models, velocity for 'flow' models), `d = c - u`, momentum `ra = d + beta ra`, norm threshold, projection
- * onto `c`, `pred = (useOriginalFormulation ? c : u) + guidanceScale (orth + eta par)`, then optional
- * guidance rescale. Disabled (positive branch only) when `guidanceScale` is 1 (or 0 with
+ * onto `c`, `pred = (useOriginalFormulation ? c : u) + scale (orth + eta par)`, then optional
+ * guidance rescale. Disabled (positive branch only) when `scale` is 1 (or 0 with
  * `useOriginalFormulation`). With `useOriginalFormulation` it equals the paper's rule with
- * `w = guidanceScale + 1` applied to epsilon.
+ * `w = scale + 1` applied to epsilon.
  *
  * @example
- * const guider = apgDiffusers({ guidanceScale: 10, momentum: -0.5, normThreshold: 15, eta: 0 })
+ * const guider = apgDiffusers({ scale: 10, momentum: -0.5, normThreshold: 15, eta: 0 })
  */
 export function apgDiffusers(options: ApgDiffusersOptions = {}): Guider {
-  const w = checkNumber('guidanceScale', options.guidanceScale ?? 7.5)
+  const w = checkNumber('scale', options.scale ?? 7.5)
   const eta = checkNumber('eta', options.eta ?? 1, { min: 0 })
   const momentum = checkMomentum(options.momentum ?? 0)
   const normThreshold = checkNumber('normThreshold', options.normThreshold ?? 15, { min: 0 })
   const original = options.useOriginalFormulation ?? false
   check(typeof original === 'boolean', 'useOriginalFormulation', original, 'a boolean')
-  const phi = checkNumber('guidanceRescale', options.guidanceRescale ?? 0, { min: 0, max: 1 })
+  const phi = checkNumber('rescale', options.rescale ?? 0, { min: 0, max: 1 })
   const normDim = options.normDim
   const off = original ? 0 : 1
   const disabled = Math.abs(w - off) <= 1e-9 // diffusers: math.isclose(w, off)
   return {
     specificationVersion: 'v1',
-    name: `apg-diffusers(guidanceScale=${w}, eta=${eta}, momentum=${momentum}, normThreshold=${normThreshold}${original ? ', original' : ''})`,
+    name: `apg-diffusers(scale=${w}, eta=${eta}, momentum=${momentum}, normThreshold=${normThreshold}${original ? ', original' : ''})`,
     start(_run: RunInfo): GuidanceSession {
       let runningAverage: Tensor | null = null
       return {
         async step(ctx: StepContext) {
           if (disabled) return positiveOnly(ctx)
-          const [cp, up] = await predictPair(ctx, 'apgDiffusers')
+          const { cond: cp, uncond: up } = await predictPair(ctx, 'apgDiffusers')
           const c = modelOutput(cp, ctx.family)
           const u = modelOutput(up, ctx.family)
           const diff = combine([
@@ -126,7 +119,7 @@ export function apgDiffusers(options: ApgDiffusersOptions = {}): Guider {
             [1, original ? c : u],
             [w, g],
           ])
-          if (phi > 0) pred = rescale(pred, c, phi)
+          if (phi > 0) pred = guidanceRescale(pred, c, phi)
           const denoised = denoisedFrom(ctx.x, ctx.sigma, pred)
           return { denoised, renoise: denoised }
         },
@@ -137,8 +130,8 @@ export function apgDiffusers(options: ApgDiffusersOptions = {}): Guider {
 
 /** Options of {@link apgComfy}: the ComfyUI `APG` node's inputs. */
 export interface ApgComfyOptions {
-  /** The sampler's cfg value (`cond_scale`), which is the paper's `w - 1` for this node. */
-  readonly cfg: number
+  /** Guidance strength in ComfyUI's convention: the sampler's cfg value (`cond_scale`), which is the paper's `w - 1` for this node. */
+  readonly scale: number
   /** default 1 (the node's default). */
   readonly eta?: number
   /** default 5 (the node's default). */
@@ -149,23 +142,23 @@ export interface ApgComfyOptions {
 
 /**
  * APG as ComfyUI's `APG` node (`comfy_extras/nodes_apg.py`, a pre-CFG hook), in x0 space:
- * `D = D_c + cfg (Delta_orth + eta Delta_par)` with momentum `ra = momentum ra + Delta` (first call `ra = Delta`)
- * that resets whenever sigma increases. This is the paper's rule with `w = cfg + 1`. As in ComfyUI,
- * `cfg = 1` takes the CFG = 1 fast path: the unconditional branch is not evaluated and `D = D_c`. Norms and
+ * `D = D_c + scale (Delta_orth + eta Delta_par)` with momentum `ra = momentum ra + Delta` (first call `ra = Delta`)
+ * that resets whenever sigma increases. This is the paper's rule with `w = scale + 1`. As in ComfyUI,
+ * `scale = 1` takes the CFG = 1 fast path: the unconditional branch is not evaluated and `D = D_c`. Norms and
  * projections run over the last three dimensions, as the node's `dim=[-1, -2, -3]` (all non-batch
  * dimensions of image latents `[B, C, H, W]`; per channel-free frame volume for video latents).
  *
  * @example
- * const guider = apgComfy({ cfg: 6, eta: 0, normThreshold: 5, momentum: -0.5 })
+ * const guider = apgComfy({ scale: 6, eta: 0, normThreshold: 5, momentum: -0.5 })
  */
 export function apgComfy(options: ApgComfyOptions): Guider {
-  const cfg = checkNumber('cfg', options.cfg)
+  const cfg = checkNumber('scale', options.scale)
   const eta = checkNumber('eta', options.eta ?? 1, { min: 0 })
   const normThreshold = checkNumber('normThreshold', options.normThreshold ?? 5, { min: 0 })
   const momentum = checkMomentum(options.momentum ?? 0)
   return {
     specificationVersion: 'v1',
-    name: `apg-comfy(cfg=${cfg}, eta=${eta}, normThreshold=${normThreshold}, momentum=${momentum})`,
+    name: `apg-comfy(scale=${cfg}, eta=${eta}, normThreshold=${normThreshold}, momentum=${momentum})`,
     start(_run: RunInfo): GuidanceSession {
       let runningAverage: Tensor | null = null
       let prevSigma: number | null = null
@@ -174,7 +167,7 @@ export function apgComfy(options: ApgComfyOptions): Guider {
           if (Math.abs(cfg - 1) <= 1e-9) return positiveOnly(ctx)
           if (prevSigma !== null && ctx.sigma > prevSigma) runningAverage = null
           prevSigma = ctx.sigma
-          const [c, u] = await predictPair(ctx, 'apgComfy')
+          const { cond: c, uncond: u } = await predictPair(ctx, 'apgComfy')
           const diff = combine([
             [1, c.denoised],
             [-1, u.denoised],
@@ -208,7 +201,7 @@ export function fromComfyApgCfg(cfg: number): number {
  * without momentum or norm threshold: `eta_d = (1 + (w - 1) eta_paper) / w` (arXiv 2410.02416 vs diffusers).
  *
  * @example
- * apgDiffusers({ guidanceScale: 7, eta: diffusersEtaFromPaper(7, 0), normThreshold: 0 })   // = apg({ scale: 7, eta: 0, momentum: 0 })
+ * apgDiffusers({ scale: 7, eta: diffusersEtaFromPaper(7, 0), normThreshold: 0 })   // = apg({ scale: 7, eta: 0, momentum: 0 })
  */
 export function diffusersEtaFromPaper(scale: number, eta: number): number {
   checkNumber('scale', scale, { min: 0, minExclusive: true })

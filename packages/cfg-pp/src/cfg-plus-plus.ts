@@ -1,13 +1,13 @@
-import { check, checkNumber, combine, type GuidanceSession, type Guider, type NoiseFamily, type Prediction, type RunInfo, type StepContext, checkBranchShapes } from '@guidekit/core'
+import { check, checkNumber, combine, type GuidanceSession, type Guider, type NoiseFamily, type Prediction, type RunInfo, type StepContext, checkBranchShapes, predictPair } from '@guidekit/core'
 
 /** Options of {@link cfgPlusPlus}. */
 export interface CfgPlusPlusOptions {
   /**
-   * The paper's guidance weight lambda >= 0 (arXiv 2406.08070): `D_lambda = D_u + lambda (D_c - D_u)`.
+   * Guidance strength: the paper's lambda >= 0 (arXiv 2406.08070), `D_lambda = D_u + lambda (D_c - D_u)`.
    * Typically in [0, 1] (0.6 for SD1.5 DDIM in the paper's README); values above 1 are legal. It is not a
-   * CFG scale: see {@link lambdaFromCfgScale}.
+   * CFG scale `w`: see {@link lambdaFromCfgScale}.
    */
-  readonly lambda: number
+  readonly scale: number
 }
 
 /**
@@ -16,16 +16,16 @@ export interface CfgPlusPlusOptions {
  * core sampler: Euler (`x' = D_lambda + sigma' (x - D_u)/sigma`), Euler ancestral, DDIM, flow-matching Euler
  * (`x' = alpha' D_lambda + sigma' (x - alpha D_u)/sigma`, ComfyUI PR #9008) and DPM-Solver++(2M), whose
  * history keeps the unconditional denoised as the official CFG++ solver does. Both branches are evaluated on
- * every step (`lambda = 0` asks for the negative branch only).
+ * every step (`scale = 0` asks for the negative branch only).
  *
  * @example
- * await sample({ denoiser, guider: cfgPlusPlus({ lambda: 0.6 }), sampler: dpmpp2m(), plan, shape })
+ * await sample({ denoiser, guider: cfgPlusPlus({ scale: 0.6 }), sampler: dpmpp2m(), plan, shape })
  */
 export function cfgPlusPlus(options: CfgPlusPlusOptions): Guider {
-  const lambda = checkNumber('lambda', options.lambda, { min: 0 })
+  const lambda = checkNumber('scale', options.scale, { min: 0 })
   return {
     specificationVersion: 'v1',
-    name: `cfg++(lambda=${lambda})`,
+    name: `cfg++(scale=${lambda})`,
     start(_run: RunInfo): GuidanceSession {
       return {
         async step(ctx: StepContext) {
@@ -34,8 +34,7 @@ export function cfgPlusPlus(options: CfgPlusPlusOptions): Guider {
             checkBranchShapes('cfgPlusPlus', ctx.x, [u])
             return { denoised: u.denoised, renoise: u.denoised }
           }
-          const [c, u] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
-          checkBranchShapes('cfgPlusPlus', ctx.x, [c, u])
+          const { cond: c, uncond: u } = await predictPair(ctx, 'cfgPlusPlus')
           const denoised = combine([
             [1 - lambda, u.denoised],
             [lambda, c.denoised],

@@ -10,8 +10,8 @@ export interface InvertOptions {
   readonly image: Tensor
   /** The plan that will sample back; inversion walks it from its last sigma up to its first. */
   readonly plan: SamplingPlan
-  /** CFG++ lambda >= 0 (the same value must be used to sample back). */
-  readonly lambda: number
+  /** CFG++ strength (the paper's lambda >= 0); sample back with the same value. */
+  readonly scale: number
   /**
    * Extra fixed-point refinements per step (default 0: plain DDIM inversion). Each re-evaluates the model at
    * the current estimate of the noisier sample and costs one more model call per step; the round-trip error
@@ -24,7 +24,7 @@ export interface InvertOptions {
 
 /** What {@link invert} returns. */
 export interface InvertResult {
-  /** The noisy latent at `plan.sigmas[0]`; pass it as `latents` to `sample()` with `cfgPlusPlus({ lambda })`. */
+  /** The noisy latent at `plan.sigmas[0]`; pass it as `latents` to `sample()` with `cfgPlusPlus({ scale })`. */
   readonly latents: Tensor
   readonly modelCalls: number
 }
@@ -39,23 +39,28 @@ export interface InvertResult {
  *
  * This is the exact inverse of CFG++'s sampling step `x_{i+1} = alpha_{i+1} D_lambda + sigma_{i+1} eps_u`
  * whenever the model's epsilon at `x_i` equals the one at `x_{i+1}` (the usual DDIM inversion
- * approximation), so `sample({ latents, guider: cfgPlusPlus({ lambda }), sampler: euler() or ddim() })`
+ * approximation), so `sample({ latents, guider: cfgPlusPlus({ scale }), sampler: euler() or ddim() })`
  * reconstructs the image up to that approximation's error, which shrinks with the step size.
  * `fixedPointIterations` removes the approximation: it solves `x_i = alpha_i D_u(x_i) + sigma_i eps_lambda(x_i)`
  * with `D_u` taken from `x_{i+1}` as above, i.e. the exact preimage of CFG++'s step, by iterating the same
  * update with the model evaluated at the current estimate of `x_i`.
  *
  * @example
- * const { latents } = await invert({ denoiser, image, plan, lambda: 0.6 })
- * const back = await sample({ denoiser, guider: cfgPlusPlus({ lambda: 0.6 }), sampler: ddim(), plan, latents })
+ * const { latents } = await invert({ denoiser, image, plan, scale: 0.6 })
+ * const back = await sample({ denoiser, guider: cfgPlusPlus({ scale: 0.6 }), sampler: ddim(), plan, latents })
  */
 export async function invert(options: InvertOptions): Promise<InvertResult> {
   const { denoiser, image, signal, onProgress } = options
   const plan = checkPlan(options.plan)
-  const lambda = checkNumber('lambda', options.lambda, { min: 0 })
+  const lambda = checkNumber('scale', options.scale, { min: 0 })
   const iterations = checkNumber('fixedPointIterations', options.fixedPointIterations ?? 0, { min: 0, integer: true })
   check(image instanceof Tensor, 'image', typeof image, 'a Tensor')
   check(plan.family === denoiser.family, 'plan.family', plan.family, `the denoiser's family '${denoiser.family}'`)
+  if (plan.targets !== undefined) {
+    throw new GuidekitError('UNSUPPORTED', "invert() walks the plan's sigmas back one by one; a plan with per-step targets (diffusers' DDIM plan, vpPlan({ ddim: true })) lands elsewhere. Invert with a plan without targets.", {
+      details: { parameter: 'plan.targets' },
+    })
+  }
   const family = plan.family
   const steps = plan.timesteps.length
   let x = image
@@ -71,7 +76,7 @@ export async function invert(options: InvertOptions): Promise<InvertResult> {
     const xs = x.data
     let at = x
     for (let k = 0; k <= iterations; k++) {
-      const request = { x: at, sigma: to, timestep, branches: [{ role: 'positive' }, { role: 'negative' }] as const }
+      const request = { x: at, sigma: to, timestep, step: i, steps, branches: [{ role: 'positive' }, { role: 'negative' }] as const }
       const predictions = await denoiser.predict(signal ? { ...request, signal } : request)
       modelCalls++
       const [c, u] = predictions as [Prediction, Prediction]
@@ -89,7 +94,7 @@ export async function invert(options: InvertOptions): Promise<InvertResult> {
     }
     x = at
     const bad = findNonFinite(x)
-    if (bad >= 0) throw new GuidekitError('NON_FINITE', `Inversion step ${steps - i}/${steps} produced ${x.data[bad]} at element ${bad}; lower lambda.`)
+    if (bad >= 0) throw new GuidekitError('NON_FINITE', `Inversion step ${steps - i}/${steps} produced ${x.data[bad]} at element ${bad}; lower the scale (lambda).`)
     onProgress?.({ step: steps - i, steps, sigma: to })
   }
   return { latents: x, modelCalls }

@@ -1,6 +1,6 @@
 import { Tensor, combine, randn } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
-import { fakeContext, fromEpsilon, startSession } from './__fixtures__/context.js'
+import { fakeStepContext, fromEpsilon, startSession } from '@guidekit/core/testing'
 import { cfgZeroStar, cfgZeroStarAlpha, cfgZeroStarCombine, cfgZeroStarX0, cfgZeroStarX0Combine } from './index.js'
 
 describe('CFG-Zero*', () => {
@@ -37,11 +37,11 @@ describe('CFG-Zero*', () => {
   it('outputs zero (x0 = x) on zero-init steps without asking the model, then guides', async () => {
     const x = randn([2, 4, 3, 3], 3)
     const session = startSession(cfgZeroStar({ scale: 5, zeroInitSteps: 1 }), 10, x.shape)
-    const first = fakeContext({ x, sigma: 2, step: 0, predictions: { positive: fromEpsilon(c, x, 2), negative: fromEpsilon(u, x, 2) } })
+    const first = fakeStepContext({ x, sigma: 2, step: 0, predictions: { positive: fromEpsilon(c, x, 2), negative: fromEpsilon(u, x, 2) } })
     const out0 = await session.step(first.ctx)
     expect(first.calls).toEqual([])
     expect([...out0.denoised.data]).toEqual([...x.data])
-    const second = fakeContext({ x, sigma: 2, step: 1, predictions: { positive: fromEpsilon(c, x, 2), negative: fromEpsilon(u, x, 2) } })
+    const second = fakeStepContext({ x, sigma: 2, step: 1, predictions: { positive: fromEpsilon(c, x, 2), negative: fromEpsilon(u, x, 2) } })
     const out1 = await session.step(second.ctx)
     expect(second.calls).toHaveLength(1)
     const pred = cfgZeroStarCombine(c, u, 5)
@@ -52,8 +52,8 @@ describe('CFG-Zero*', () => {
     const x = randn([2, 4, 3, 3], 4)
     const sigma = 1.7
     const predictions = { positive: fromEpsilon(c, x, sigma), negative: fromEpsilon(u, x, sigma) }
-    const eps = await startSession(cfgZeroStar({ scale: 4, zeroInitSteps: 0 }), 10, x.shape).step(fakeContext({ x, sigma, predictions }).ctx)
-    const x0 = await startSession(cfgZeroStarX0({ scale: 4 }), 10, x.shape).step(fakeContext({ x, sigma, predictions }).ctx)
+    const eps = await startSession(cfgZeroStar({ scale: 4, zeroInitSteps: 0 }), 10, x.shape).step(fakeStepContext({ x, sigma, predictions }).ctx)
+    const x0 = await startSession(cfgZeroStarX0({ scale: 4 }), 10, x.shape).step(fakeStepContext({ x, sigma, predictions }).ctx)
     const alpha = cfgZeroStarAlpha(c, u)
     const n = x.sampleSize
     x0.denoised.data.forEach((v, i) => {

@@ -1,4 +1,4 @@
-import { Tensor, assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from '@guidekit/core'
+import { type Tensor, assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
 
 /**
  * CFG-Zero*'s optimised scale (arXiv 2503.18886, eq. 7; diffusers `cfg_zero_star_scale`):
@@ -64,8 +64,7 @@ export function cfgZeroStar(options: CfgZeroStarOptions): Guider {
             return { denoised, renoise: denoised }
           }
           if (scale === 1) return positiveOnly(ctx)
-          const [c, u] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
-          checkBranchShapes('cfgZeroStar', ctx.x, [c, u])
+          const { cond: c, uncond: u } = await predictPair(ctx, 'cfgZeroStar')
           const pred = cfgZeroStarCombine(modelOutput(c, ctx.family), modelOutput(u, ctx.family), scale)
           const denoised = denoisedFrom(ctx.x, ctx.sigma, pred)
           return { denoised, renoise: denoised }
@@ -114,8 +113,7 @@ export function cfgZeroStarX0(options: { readonly scale: number }): Guider {
     start(_run: RunInfo): GuidanceSession {
       return {
         async step(ctx: StepContext) {
-          const [c, u] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
-          checkBranchShapes('cfgZeroStarX0', ctx.x, [c, u])
+          const { cond: c, uncond: u } = await predictPair(ctx, 'cfgZeroStarX0')
           const denoised = cfgZeroStarX0Combine(ctx.x, c.denoised, u.denoised, scale)
           return { denoised, renoise: denoised }
         },

@@ -1,7 +1,7 @@
-import { GuidekitError, Tensor, euler, gaussianDenoiser, randn, sample, std, vpPlan, vpSchedule, type Branch, type Guider, type Prediction, type StepContext } from '@guidekit/core'
+import { GuidekitError, Tensor, euler, gaussianDenoiser, guidanceRescale, randn, sample, std, vpPlan, vpSchedule, type Branch, type Guider, type Prediction, type StepContext } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
-import { fakeContext, startSession as start } from './__fixtures__/context.js'
-import { cfg, cfgCombine, fromDiffusersScale, rescaleNoiseCfg, toDiffusersScale } from './index.js'
+import { fakeStepContext, startSession as start } from '@guidekit/core/testing'
+import { cfg, cfgCombine, fromDiffusersScale, toDiffusersScale } from './index.js'
 
 
 const c = Tensor.from([1, 2, 3, 4, 5, 6], [2, 3])
@@ -23,30 +23,10 @@ describe('cfgCombine', () => {
   })
 })
 
-describe('rescaleNoiseCfg', () => {
-  it('with phi = 1 gives the conditional prediction its (unbiased) std, per sample', () => {
-    const g = cfgCombine(c, u, 7.5)
-    const out = rescaleNoiseCfg(g, c, 1)
-    const sc = std(c)
-    const so = std(out)
-    expect(so[0]).toBeCloseTo(sc[0] as number, 5)
-    expect(so[1]).toBeCloseTo(sc[1] as number, 5)
-    // unbiased: std([1, 2, 3]) = 1
-    expect(sc[0]).toBeCloseTo(1, 12)
-  })
-
-  it('leaves a constant prediction unchanged instead of dividing by std = 0', () => {
-    const constant = Tensor.from([2, 2, 2, 5, 6, 7], [2, 3])
-    const out = rescaleNoiseCfg(constant, c, 0.7)
-    expect([...out.data.subarray(0, 3)]).toEqual([2, 2, 2])
-    expect(out.data.every(Number.isFinite)).toBe(true)
-  })
-})
-
 describe('cfg guider', () => {
   const x = Tensor.zeros([2, 3])
   it('asks for both branches in one call and combines them', async () => {
-    const { ctx, calls } = fakeContext({ x, predictions: { positive: pred(c), negative: pred(u) } })
+    const { ctx, calls } = fakeStepContext({ x, predictions: { positive: pred(c), negative: pred(u) } })
     const out = await start(cfg({ scale: 3 })).step(ctx)
     expect(calls).toEqual([[{ role: 'positive' }, { role: 'negative' }]])
     expect([...out.denoised.data]).toEqual([-3, -4, -7, -8, -11, -14])
@@ -54,7 +34,7 @@ describe('cfg guider', () => {
   })
 
   it('asks for the positive branch only at w = 1', async () => {
-    const { ctx, calls } = fakeContext({ x, predictions: { positive: pred(c), negative: pred(u) } })
+    const { ctx, calls } = fakeStepContext({ x, predictions: { positive: pred(c), negative: pred(u) } })
     const out = await start(cfg({ scale: 1 })).step(ctx)
     expect(calls).toEqual([[{ role: 'positive' }]])
     expect([...out.denoised.data]).toEqual([...pred(c).denoised.data])
@@ -65,42 +45,13 @@ describe('cfg guider', () => {
     const xs = Tensor.from([0.5, -1, 2, 0, 1, 3], [2, 3])
     // denoised = x - sigma * eps
     const mk = (m: Tensor): Prediction => ({ noise: m, denoised: Tensor.from(m.data.map((v, i) => (xs.data[i] as number) - sigma * v), m.shape) })
-    const { ctx } = fakeContext({ x: xs, sigma, predictions: { positive: mk(c), negative: mk(u) } })
+    const { ctx } = fakeStepContext({ x: xs, sigma, predictions: { positive: mk(c), negative: mk(u) } })
     const eps = await start(cfg({ scale: 5, rescale: 0.7 })).step(ctx)
-    const expectedEps = rescaleNoiseCfg(cfgCombine(c, u, 5), c, 0.7)
+    const expectedEps = guidanceRescale(cfgCombine(c, u, 5), c, 0.7)
     eps.denoised.data.forEach((v, i) => expect(v).toBeCloseTo((xs.data[i] as number) - sigma * (expectedEps.data[i] as number), 5))
-    const x0 = await start(cfg({ scale: 5, rescale: 0.7, rescaleSpace: 'x0' })).step(ctx)
-    const expectedX0 = rescaleNoiseCfg(cfgCombine(mk(c).denoised, mk(u).denoised, 5), mk(c).denoised, 0.7)
+    const x0 = await start(cfg({ scale: 5, rescale: 0.7, space: 'x0' })).step(ctx)
+    const expectedX0 = guidanceRescale(cfgCombine(mk(c).denoised, mk(u).denoised, 5), mk(c).denoised, 0.7)
     x0.denoised.data.forEach((v, i) => expect(v).toBeCloseTo(expectedX0.data[i] as number, 5))
-  })
-
-  it("follows diffusers' int() truncation for step intervals", async () => {
-    const cases: [number, number, number, number[]][] = [
-      [0.2, 0.8, 10, [2, 3, 4, 5, 6, 7]],
-      [0, 0.5, 7, [0, 1, 2]],
-      [0.15, 1, 13, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]],
-    ]
-    for (const [startF, stopF, steps, enabled] of cases) {
-      const session = start(cfg({ scale: 5, interval: { start: startF, stop: stopF } }), steps)
-      const guided: number[] = []
-      for (let step = 0; step < steps; step++) {
-        const { ctx, calls } = fakeContext({ x, step, steps, predictions: { positive: pred(c), negative: pred(u) } })
-        await session.step(ctx)
-        if ((calls[0] as Branch[]).length === 2) guided.push(step)
-      }
-      expect(guided).toEqual(enabled)
-    }
-  })
-
-  it('guides only inside a sigma interval (lo, hi]', async () => {
-    const session = start(cfg({ scale: 5, sigmaInterval: { min: 0.28, max: 5.42 } }))
-    const counts: number[] = []
-    for (const sigma of [10, 5.42, 1, 0.28, 0.1]) {
-      const { ctx, calls } = fakeContext({ x, sigma, predictions: { positive: pred(c), negative: pred(u) } })
-      await session.step(ctx)
-      counts.push((calls[0] as Branch[]).length)
-    }
-    expect(counts).toEqual([1, 2, 2, 1, 1])
   })
 
   it('samples the Gaussian toy: w = 1 is the conditional model at one evaluation per step; w > 1 overshoots the mean', async () => {
@@ -132,12 +83,11 @@ describe('cfg guider', () => {
     }
     fails(() => cfg({ scale: Number.NaN }), 'scale')
     fails(() => cfg({ scale: 3, rescale: 1.5 }), 'rescale')
-    fails(() => cfg({ scale: 3, interval: { start: 0.5, stop: 0.2 } }), 'interval.stop')
-    fails(() => cfg({ scale: 3, sigmaInterval: { min: 2, max: 1 } }), 'sigmaInterval')
+    fails(() => cfg({ scale: 3, rescale: 0.5, space: 'pixels' as never }), 'space')
   })
 
   it('rejects branch predictions whose shape does not match x', async () => {
-    const { ctx } = fakeContext({ x, predictions: { positive: pred(c), negative: pred(randn([1, 3], 1)) } })
+    const { ctx } = fakeStepContext({ x, predictions: { positive: pred(c), negative: pred(randn([1, 3], 1)) } })
     await expect(start(cfg({ scale: 3 })).step(ctx)).rejects.toMatchObject({ code: 'SHAPE_MISMATCH' })
   })
 })

@@ -1,7 +1,5 @@
-export { cfg, cfgCombine, rescaleNoiseCfg, fromDiffusersScale, toDiffusersScale } from './cfg.js'
+export { cfg, cfgCombine, fromDiffusersScale, toDiffusersScale } from './cfg.js'
 export type { CfgOptions, RescaleSpace } from './cfg.js'
 export { cfgZeroStar, cfgZeroStarX0, cfgZeroStarAlpha, cfgZeroStarCombine, cfgZeroStarX0Combine } from './cfg-zero-star.js'
 export type { CfgZeroStarOptions } from './cfg-zero-star.js'
 export { tangentialCfg, tangentialCombine } from './tangential-cfg.js'
-export { interval } from './interval.js'
-export type { GuidanceWindow } from './interval.js'

@@ -1,6 +1,6 @@
 import { Tensor, combine, randn } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
-import { fakeContext, fromEpsilon, startSession } from './__fixtures__/context.js'
+import { fakeStepContext, fromEpsilon, startSession } from '@guidekit/core/testing'
 import { cfgCombine, tangentialCfg, tangentialCombine } from './index.js'
 
 /** u projected on the top right-singular vector of [c; u], by power iteration on the 2 x 2 Gram matrix. */
@@ -52,11 +52,11 @@ describe('tangential CFG', () => {
     const c = randn([2, 6], 7)
     const u = randn([2, 6], 8)
     const x = Tensor.zeros([2, 6])
-    const { ctx, calls } = fakeContext({ x, predictions: { positive: fromEpsilon(c), negative: fromEpsilon(u) } })
+    const { ctx, calls } = fakeStepContext({ x, predictions: { positive: fromEpsilon(c), negative: fromEpsilon(u) } })
     const out = await startSession(tangentialCfg({ scale: 4 }), 10, x.shape).step(ctx)
     expect(calls[0]).toHaveLength(2)
     tangentialCombine(c, u, 4).data.forEach((v, i) => expect(out.denoised.data[i]).toBeCloseTo(-v, 5))
-    const one = fakeContext({ x, predictions: { positive: fromEpsilon(c), negative: fromEpsilon(u) } })
+    const one = fakeStepContext({ x, predictions: { positive: fromEpsilon(c), negative: fromEpsilon(u) } })
     await startSession(tangentialCfg({ scale: 1 }), 10, x.shape).step(one.ctx)
     expect(one.calls).toEqual([[{ role: 'positive' }]])
   })

@@ -1,4 +1,4 @@
-import { assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly } from '@guidekit/core'
+import { assertSameShape, checkNumber, combine, dot, type GuidanceSession, type Guider, type Prediction, type RunInfo, type StepContext, type Tensor, checkBranchShapes, denoisedFrom, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
 
 /**
  * Tangential CFG combination (TCFG, arXiv 2503.18137; diffusers `TangentialClassifierFreeGuidance`), paper
@@ -64,8 +64,7 @@ export function tangentialCfg(options: { readonly scale: number }): Guider {
       return {
         async step(ctx: StepContext) {
           if (scale === 1) return positiveOnly(ctx)
-          const [c, u] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
-          checkBranchShapes('tangentialCfg', ctx.x, [c, u])
+          const { cond: c, uncond: u } = await predictPair(ctx, 'tangentialCfg')
           const denoised = denoisedFrom(ctx.x, ctx.sigma, tangentialCombine(modelOutput(c, ctx.family), modelOutput(u, ctx.family), scale))
           return { denoised, renoise: denoised }
         },

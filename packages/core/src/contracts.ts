@@ -37,13 +37,21 @@ export interface Prediction {
   readonly noise: Tensor
 }
 
-/** What a denoiser is asked to evaluate. */
+/**
+ * What a denoiser is asked to evaluate: the noisy sample, where it is on the trajectory, and which branches.
+ * Everything a denoiser (or a {@link DenoiserMiddleware}) legitimately needs to know about the step is here,
+ * so nothing has to guess it (a per-step attention schedule reads `step` and `steps`).
+ */
 export interface DenoiseRequest {
   /** The current sample, in the family's sampling space (VE cast for `'vp'`). */
   readonly x: Tensor
   readonly sigma: number
-  /** The model timestep for this sigma (the plan's; e.g. 951 for SD1.5 leading spacing, or sigma * 1000 for flow). */
+  /** The model timestep for this sigma, from the plan (e.g. 951 for SD1.5 leading spacing; sigma * 1000 for flow). */
   readonly timestep: number
+  /** 0-based index of the sampling step this request belongs to. */
+  readonly step: number
+  /** Number of sampling steps of the trajectory. */
+  readonly steps: number
   readonly branches: readonly Branch[]
   readonly signal?: AbortSignal
 }
@@ -84,6 +92,7 @@ export interface StepContext {
   readonly step: number
   readonly steps: number
   readonly sigma: number
+  /** Where this step lands: the plan's target for the step when it has targets, else the next sigma. */
   readonly sigmaNext: number
   readonly timestep: number
   readonly family: NoiseFamily
@@ -127,6 +136,7 @@ export interface SamplerStepInput {
   readonly step: number
   readonly x: Tensor
   readonly sigma: number
+  /** Where the step lands (the plan's target for the step when it has targets, else the next sigma). */
   readonly sigmaNext: number
   readonly guided: GuidedStep
 }

@@ -3,14 +3,40 @@
  * messages may improve.
  */
 export type GuidekitErrorCode =
+  /** An argument is out of range, of the wrong type or missing. */
   | 'INVALID_ARGUMENT'
+  /** Tensors that must share a shape do not. */
   | 'SHAPE_MISMATCH'
+  /** A NaN or infinity appeared; the message names the component that produced it. */
   | 'NON_FINITE'
+  /** The caller's AbortSignal fired. */
   | 'ABORTED'
+  /** A valid request guidekit does not support (e.g. an epsilon model on a flow schedule). */
   | 'UNSUPPORTED'
+  /** A model file or its card is missing. */
+  | 'MODEL_NOT_FOUND'
+  /** A model, its card or its configuration is malformed or contradicts itself (checked at load). */
+  | 'MODEL_INVALID'
+  /** A tensor handed to a model does not match what the model declares (shape, dtype, batch). */
+  | 'INPUT_MISMATCH'
+  /** A model failed while running (the runtime's error is the cause). */
   | 'MODEL_ERROR'
+  /** Reading or writing a file failed. */
   | 'IO_ERROR'
-  | (string & {})
+
+/** Every {@link GuidekitErrorCode}, for exhaustive checks and documentation. */
+export const guidekitErrorCodes: readonly GuidekitErrorCode[] = [
+  'INVALID_ARGUMENT',
+  'SHAPE_MISMATCH',
+  'NON_FINITE',
+  'ABORTED',
+  'UNSUPPORTED',
+  'MODEL_NOT_FOUND',
+  'MODEL_INVALID',
+  'INPUT_MISMATCH',
+  'MODEL_ERROR',
+  'IO_ERROR',
+]
 
 const marker = Symbol.for('@guidekit/error')
 
@@ -67,7 +93,7 @@ export function checkNumber(
     (min === undefined || (minExclusive ? value > min : value >= min)) &&
     (max === undefined || (maxExclusive ? value < max : value <= max))
   check(ok, name, value, expected)
-  return value as number
+  return value
 }
 
 function formatValue(value: unknown): string {

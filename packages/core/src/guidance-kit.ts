@@ -8,7 +8,8 @@
 // v = eps - x0, which is what a flow model emits and what diffusers' guiders see on SD3/Flux. Working in m
 // never divides by alpha, so it is safe at sigma = 1 of a flow plan.
 import type { Branch, Guider, NoiseFamily, Prediction, StepContext } from './contracts.js'
-import { GuidekitError } from './errors.js'
+import { GuidekitError, checkNumber } from './errors.js'
+import { combine, std } from './kernels.js'
 import { Tensor, assertSameShape } from './tensor.js'
 
 /** The model-output-space view (epsilon for 'vp', velocity for 'flow') of a prediction. */
@@ -33,6 +34,43 @@ export function denoisedFrom(x: Tensor, sigma: number, m: Tensor): Tensor {
 /** Throws SHAPE_MISMATCH unless every prediction has the shape of x (or of the requested sub-batch). */
 export function checkBranchShapes(what: string, x: Tensor, predictions: readonly Prediction[]): void {
   for (const p of predictions) assertSameShape(`${what}: branch predictions vs x`, x, p.denoised, p.noise)
+}
+
+/**
+ * Asks for the positive and the negative branch in one batched call and checks their shapes: the request
+ * at the heart of every CFG-style guider.
+ *
+ * @example
+ * const { cond, uncond } = await predictPair(ctx, 'cfg')
+ */
+export async function predictPair(ctx: StepContext, guider: string): Promise<{ cond: Prediction; uncond: Prediction }> {
+  const [cond, uncond] = (await ctx.predict([{ role: 'positive' }, { role: 'negative' }])) as [Prediction, Prediction]
+  checkBranchShapes(guider, ctx.x, [cond, uncond])
+  return { cond, uncond }
+}
+
+/**
+ * Guidance rescale (Lin et al., arXiv 2305.08891, §3.4; diffusers `rescale_noise_cfg`), used after CFG and
+ * after diffusers-style APG: `pred' = phi * pred * std(ref) / std(pred) + (1 - phi) * pred`, with the
+ * unbiased (N - 1) standard deviation per sample over all non-batch dimensions, as `torch.std`.
+ *
+ * Guard (deviation from diffusers, which returns inf/NaN; diffusers issue #13425): where `std(pred)` is 0
+ * (a constant guided prediction) or not finite, the ratio is undefined and that sample is left unchanged.
+ *
+ * @example
+ * const rescaled = guidanceRescale(guided, cond, 0.7)
+ */
+export function guidanceRescale(pred: Tensor, reference: Tensor, phi: number): Tensor {
+  checkNumber('rescale', phi, { min: 0, max: 1 })
+  assertSameShape('guidanceRescale (pred, reference)', pred, reference)
+  const stdRef = std(reference)
+  const stdPred = std(pred)
+  const factor = new Float64Array(pred.batch)
+  for (let b = 0; b < factor.length; b++) {
+    const sp = stdPred[b] as number
+    factor[b] = phi * (sp > 0 && Number.isFinite(sp) ? (stdRef[b] as number) / sp : 1) + (1 - phi)
+  }
+  return combine([[factor, pred]])
 }
 
 /** One positive-branch evaluation, used unguided (`D = D_c`). */

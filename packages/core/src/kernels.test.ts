@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { GuidekitError } from './errors.js'
 import { combine, cosineSimilarity, cosineSimilarityFlat, dot, findNonFinite, norm, std } from './kernels.js'
 import { randn } from './noise.js'
 import { Tensor } from './tensor.js'
@@ -70,5 +71,25 @@ describe('kernels', () => {
   it('rejects shape mismatches', () => {
     expect(() => combine([[1, a], [1, Tensor.zeros([3, 50])]])).toThrowError(/shapes differ/)
     expect(() => dot(a, Tensor.zeros([1, 2, 5, 5]))).toThrowError(/shapes differ/)
+  })
+
+  it('rejects a per-sample coefficient list that does not match the batch, and non-finite coefficients', () => {
+    const codeOf = (f: () => unknown): string | undefined => {
+      try {
+        f()
+      } catch (e) {
+        return GuidekitError.isInstance(e) ? e.code : 'not a GuidekitError'
+      }
+      return undefined
+    }
+    expect(a.batch).toBe(3)
+    expect(() => combine([[[1, 2], a]])).toThrowError(/coefficient 0 lists 2 values for a batch of 3/)
+    expect(() => combine([[1, a], [[0.5, 0.5, 0.5, 0.5], b]])).toThrowError(/coefficient 1 lists 4 values/)
+    expect(() => combine([[Number.NaN, a]])).toThrowError(/coefficient 0 is NaN/)
+    expect(() => combine([[1, a], [[1, Number.NaN, 1], b]])).toThrowError(/coefficient 1 is NaN for batch item 1/)
+    expect(() => combine([[Infinity, a]])).toThrowError(/coefficient 0 is Infinity/)
+    expect(codeOf(() => combine([[[1, 2], a]]))).toBe('INVALID_ARGUMENT')
+    expect(codeOf(() => combine([[Number.NaN, a]]))).toBe('INVALID_ARGUMENT')
+    expect(codeOf(() => combine([[[2, 3, 4], a]]))).toBeUndefined()
   })
 })

@@ -9,7 +9,8 @@ export type Term = readonly [coefficient: number | ArrayLike<number>, tensor: Te
 
 /**
  * Fused linear combination `out = sum_k c_k * t_k` in one pass over memory. Coefficients may be one number
- * or one number per batch item. Writes into `out` when given (it may alias an input), else allocates.
+ * or one number per batch item (finite; anything else is `INVALID_ARGUMENT`). Writes into `out` when given (it may
+ * alias an input), else allocates.
  *
  * @example
  * // CFG: D = D_u + w (D_c - D_u) = (1 - w) D_u + w D_c
@@ -20,8 +21,9 @@ export function combine(terms: readonly Term[], out?: Tensor): Tensor {
   if (!first) throw new GuidekitError('INVALID_ARGUMENT', 'combine needs at least one term.')
   const ref = first[1]
   assertSameShape('combine', ...terms.map((t) => t[1]), ...(out ? [out] : []))
-  const target = out ?? Tensor.zeros(ref.shape)
   const batch = ref.batch
+  terms.forEach(([c], k) => checkCoefficient(c, k, batch))
+  const target = out ?? Tensor.zeros(ref.shape)
   const n = ref.sampleSize
   const o = target.data
   // Specialised loops for the common arities; a generic loop otherwise.
@@ -61,6 +63,28 @@ export function combine(terms: readonly Term[], out?: Tensor): Tensor {
     }
   }
   return target
+}
+
+/**
+ * A coefficient is a finite number, or one finite number per batch item: a short list or a NaN would
+ * silently fill the output with NaN (undefined * x), so both are rejected where they are made.
+ */
+function checkCoefficient(c: number | ArrayLike<number>, k: number, batch: number): void {
+  if (typeof c === 'number') {
+    if (!Number.isFinite(c)) throw new GuidekitError('INVALID_ARGUMENT', `combine: coefficient ${k} is ${c}; coefficients must be finite numbers.`, { details: { parameter: `terms[${k}]`, value: c } })
+    return
+  }
+  if (c.length !== batch) {
+    throw new GuidekitError('INVALID_ARGUMENT', `combine: coefficient ${k} lists ${c.length} values for a batch of ${batch}; pass one number, or one per batch item.`, {
+      details: { parameter: `terms[${k}]`, value: c.length, expected: batch },
+    })
+  }
+  for (let b = 0; b < batch; b++) {
+    const v = c[b] as number
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new GuidekitError('INVALID_ARGUMENT', `combine: coefficient ${k} is ${String(v)} for batch item ${b}; coefficients must be finite numbers.`, { details: { parameter: `terms[${k}][${b}]`, value: v } })
+    }
+  }
 }
 
 /** Per-sample dot product `<a, b>` over all non-batch dimensions (float64 accumulation). */

@@ -69,8 +69,9 @@ export function eulerAncestral(options: { eta?: number; sNoise?: number } = {}):
  * `x_prev = sqrt(abar_p) x0 + sqrt(1 - abar_p - s^2) eps + s z`, `s = eta sqrt((1-abar_p)/(1-abar_t)) sqrt(1 - abar_t/abar_p)`.
  * In the VE cast this is exactly the ancestral step with `up = eta sigma' sqrt(sigma^2 - sigma'^2)/sigma`
  * (the same `up` as Euler ancestral for eta <= 1), so DDIM shares that update; eta = 0 (default) is Euler.
- * Use a plan with DDIM's timesteps (`vpPlan(..., { roundTimesteps: true, final: 'first-train-step' })`) to
- * reproduce diffusers' `DDIMScheduler` step for step.
+ * Use diffusers' DDIM plan (`vpPlan(schedule, { steps, spacing, ddim: true, final: 'first-train-step' })` for
+ * `set_alpha_to_one = false`) to reproduce diffusers' `DDIMScheduler` step for step, for every spacing and
+ * step count: each step lands at `abar[t - T//N]` (the plan's `targets`).
  */
 export function ddim(options: { eta?: number } = {}): Sampler {
   const eta = checkNumber('eta', options.eta ?? 0, { min: 0 })

@@ -124,6 +124,11 @@ export type TimestepSpacing = 'leading' | 'trailing' | 'linspace' | 'linspace-ex
  *   for DDIM's rounded variant
  * - `linspace-exclusive`: DPM-Solver's linspace, `round(linspace(0, T - 1, N + 1))` reversed without its last
  *   element (999, 949, ..., 50)
+ *
+ * The float64 arithmetic is numpy's (`arange` fills `start + i * delta` with `delta = (start + step) - start`;
+ * `linspace` is `i * ((stop - start) / (N - 1))` with the last value set to `stop`) and rounding is half to
+ * even, so ties round the same way: trailing N = 16 has 812.5 -> 812 (811), linspace N = 27 has
+ * 13 * (999 / 26) = 499.49999999999994 -> 499.
  */
 export function spacedTimesteps(options: { trainSteps: number; steps: number; spacing: TimestepSpacing; stepsOffset?: number; round?: boolean }): number[] {
   const { trainSteps: T, steps: N, spacing, stepsOffset = 0, round = false } = options
@@ -139,17 +144,17 @@ export function spacedTimesteps(options: { trainSteps: number; steps: number; sp
       break
     }
     case 'trailing': {
-      const ratio = T / N
-      ts = Array.from({ length: N }, (_, i) => Math.round(T - i * ratio) - 1)
+      const delta = T - T / N - T
+      ts = Array.from({ length: N }, (_, i) => roundHalfEven(T + i * delta) - 1)
       break
     }
     case 'linspace': {
-      ts = Array.from({ length: N }, (_, i) => (N === 1 ? 0 : f((i * (T - 1)) / (N - 1)))).reverse()
-      if (round) ts = ts.map(roundHalfEven)
+      const values = numpyLinspace(T - 1, N).reverse()
+      ts = round ? values.map(roundHalfEven) : values.map(f)
       break
     }
     case 'linspace-exclusive': {
-      ts = Array.from({ length: N + 1 }, (_, i) => roundHalfEven((i * (T - 1)) / N)).reverse().slice(0, N)
+      ts = numpyLinspace(T - 1, N + 1).map(roundHalfEven).reverse().slice(0, N)
       break
     }
     default:
@@ -157,6 +162,13 @@ export function spacedTimesteps(options: { trainSteps: number; steps: number; sp
   }
   for (const t of ts) check(t >= 0 && t <= T - 1, 'timesteps', ts, `within [0, ${T - 1}] (check stepsOffset)`)
   return ts
+}
+
+/** numpy's `linspace(0, stop, n)` in float64: `i * (stop / (n - 1))`, the last value exactly `stop`. */
+function numpyLinspace(stop: number, n: number): number[] {
+  if (n === 1) return [0]
+  const step = stop / (n - 1)
+  return Array.from({ length: n }, (_, i) => (i === n - 1 ? stop : i * step))
 }
 
 /** numpy's round (half to even). */
@@ -182,27 +194,49 @@ export function karrasSigmas(options: { sigmaMin: number; sigmaMax: number; step
 
 /**
  * A sampling plan: `steps` model timesteps and `steps + 1` sigmas (strictly decreasing; the last is where
- * the trajectory ends, usually 0).
+ * the trajectory ends, usually 0). Step i evaluates the model at `sigmas[i]` and lands at `targets[i]`
+ * (default `sigmas[i + 1]`).
  */
 export interface SamplingPlan {
   readonly family: NoiseFamily
   readonly sigmas: Float64Array
   readonly timesteps: Float64Array
+  /**
+   * Where each step lands when that is not the next sigma (`steps` values, each `<= sigmas[i]`; the last
+   * equals the last sigma). diffusers' DDIM steps from t to `t - T//N` whatever the spacing, so with
+   * trailing or linspace spacing and N not dividing T it lands above the next timestep's sigma; `sample()`
+   * then re-expresses x at `sigmas[i + 1]`, keeping the model input unchanged. Built by `vpPlan({ ddim: true })`.
+   */
+  readonly targets?: Float64Array
 }
 
-/** Checks a plan and returns it: lengths, finiteness, strictly decreasing non-negative sigmas. */
+/**
+ * Checks a plan and returns it: lengths, finiteness, strictly decreasing non-negative sigmas, and targets
+ * (when given) with `0 <= targets[i] <= sigmas[i]` and the last target equal to the last sigma. A plan with
+ * targets may end where its last step starts (diffusers' DDIM ends so when its last timestep is 0).
+ */
 export function checkPlan(plan: SamplingPlan): SamplingPlan {
-  const { sigmas, timesteps } = plan
+  const { sigmas, timesteps, targets } = plan
   check(plan.family === 'vp' || plan.family === 'flow', 'plan.family', plan.family, "'vp' or 'flow'")
   check(timesteps.length >= 1, 'plan.timesteps', timesteps.length, 'at least one timestep (steps >= 1)')
   check(sigmas.length === timesteps.length + 1, 'plan.sigmas length', sigmas.length, `timesteps.length + 1 = ${timesteps.length + 1}`)
   for (let i = 0; i < sigmas.length; i++) {
     const s = sigmas[i] as number
     check(Number.isFinite(s) && s >= 0, `plan.sigmas[${i}]`, s, 'a finite number >= 0')
-    if (i > 0) check(s < (sigmas[i - 1] as number), `plan.sigmas[${i}]`, s, `strictly less than sigmas[${i - 1}] = ${sigmas[i - 1]} (sigmas must be decreasing)`)
+    const endsInPlace = targets !== undefined && i === sigmas.length - 1 && s === sigmas[i - 1]
+    if (i > 0 && !endsInPlace) check(s < (sigmas[i - 1] as number), `plan.sigmas[${i}]`, s, `strictly less than sigmas[${i - 1}] = ${sigmas[i - 1]} (sigmas must be decreasing)`)
   }
   check(plan.family !== 'flow' || (sigmas[0] as number) <= 1, 'plan.sigmas[0]', sigmas[0], "<= 1 for the 'flow' family")
-  for (let i = 0; i < timesteps.length; i++) check(Number.isFinite(timesteps[i] as number), `plan.timesteps[${i}]`, timesteps[i], 'finite')
+  for (let i = 0; i < timesteps.length; i++) check(Number.isFinite(timesteps[i]), `plan.timesteps[${i}]`, timesteps[i], 'finite')
+  if (targets !== undefined) {
+    check(targets.length === timesteps.length, 'plan.targets length', targets.length, `one per step (${timesteps.length}), or leave targets out`)
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i] as number
+      check(Number.isFinite(t) && t >= 0 && t <= (sigmas[i] as number), `plan.targets[${i}]`, t, `a finite number in [0, sigmas[${i}] = ${sigmas[i]}] (a step cannot add noise)`)
+    }
+    const end = sigmas[sigmas.length - 1] as number
+    check(targets[targets.length - 1] === end, `plan.targets[${targets.length - 1}]`, targets[targets.length - 1], `the last sigma (${end}): the trajectory ends where its last step lands`)
+  }
   return plan
 }
 
@@ -217,22 +251,44 @@ export interface VpPlanOptions {
   /** Round timesteps to integers (DDIM's and DPM-Solver's Karras timesteps are rounded; Euler's are not). */
   roundTimesteps?: boolean
   /**
-   * Where the trajectory ends: `'zero'` (Euler, DPM-Solver) or `'first-train-step'` (DDIM with
-   * `set_alpha_to_one = false`: the sigma of abar[0]; 0 when the last timestep already is 0).
+   * Where the trajectory ends: `'zero'` (Euler, DPM-Solver; DDIM with `set_alpha_to_one = true`) or
+   * `'first-train-step'` (DDIM with `set_alpha_to_one = false`: the sigma of abar[0]; without `ddim`, 0 when
+   * the last timestep already is 0).
    */
   final?: 'zero' | 'first-train-step'
+  /**
+   * diffusers' `DDIMScheduler` exactly: rounded timesteps, and step i lands at `abar[t_i - T//N]` (the
+   * plan's `targets`), or at `final` once that index is negative. That is the next timestep only for
+   * `leading` spacing or when N divides T (trailing, N = 7: 999 lands at 857, the next timestep is 856).
+   * Not with `karras` (DDIM has no Karras sigmas).
+   */
+  ddim?: boolean
 }
 
 /**
  * A plan for a VP schedule, matching diffusers' `set_timesteps`: spaced timesteps with their (linearly
- * interpolated) sigmas, or Karras sigmas with log-sigma-interpolated timesteps.
+ * interpolated) sigmas, or Karras sigmas with log-sigma-interpolated timesteps. With `ddim: true`, diffusers'
+ * DDIM steps: each step lands at `sigma(abar[t - T//N])` (`sigma = sqrt((1 - abar) / abar)`), and `sample()`
+ * continues from there at the next timestep (DDIM, Song et al., arXiv 2010.02502, as diffusers implements it).
  *
  * @example
  * const plan = vpPlan(vpSchedule(), { steps: 20, karras: true })
+ * // diffusers' DDIMScheduler(timestep_spacing='trailing', set_alpha_to_one=False), 7 steps:
+ * const ddimPlan = vpPlan(vpSchedule(), { steps: 7, spacing: 'trailing', ddim: true, final: 'first-train-step' })
+ * // ddimPlan.timesteps: 999, 856, ...; ddimPlan.targets[0] = sigma at t = 857
  */
 export function vpPlan(schedule: VpSchedule, options: VpPlanOptions): SamplingPlan {
-  const { steps, spacing = 'leading', stepsOffset = spacing === 'leading' ? 1 : 0, karras = false, roundTimesteps = false, final = 'zero' } = options
+  const { steps, spacing = 'leading', stepsOffset = spacing === 'leading' ? 1 : 0, karras = false, roundTimesteps = false, final = 'zero', ddim = false } = options
   check(final === 'zero' || final === 'first-train-step', 'final', final, "'zero' or 'first-train-step'")
+  if (ddim) {
+    check(!karras, 'karras', karras, 'false with ddim: true (DDIM has no Karras sigmas; leave ddim out to use them)')
+    const timesteps = spacedTimesteps({ trainSteps: schedule.trainSteps, steps, spacing, stepsOffset, round: true })
+    const jump = Math.floor(schedule.trainSteps / steps)
+    const end = final === 'zero' ? 0 : schedule.sigmaMin
+    const targets = timesteps.map((t) => (t - jump >= 0 ? (schedule.sigmas[t - jump] as number) : end))
+    const sigmas = [...timesteps.map((t) => schedule.sigmaAt(t)), targets[targets.length - 1] as number]
+    return checkPlan({ family: 'vp', sigmas: Float64Array.from(sigmas), timesteps: Float64Array.from(timesteps), targets: Float64Array.from(targets) })
+  }
   let sigmas: number[]
   let timesteps: number[]
   if (karras) {
@@ -243,8 +299,8 @@ export function vpPlan(schedule: VpSchedule, options: VpPlanOptions): SamplingPl
     timesteps = spacedTimesteps({ trainSteps: schedule.trainSteps, steps, spacing, stepsOffset, round: roundTimesteps })
     sigmas = timesteps.map((t) => schedule.sigmaAt(t))
   }
-  // DDIM's last step goes to abar[0] (sigmaMin). When the last timestep already is 0 that step would be an
-  // identity in diffusers (abar_prev = abar_t); guidekit ends at 0 instead, so sigmas stay strictly decreasing.
+  // Without `ddim`, a last step from timestep 0 to abar[0] would not move (diffusers' DDIM does exactly that,
+  // see `ddim`); this plan ends at 0 instead, so sigmas stay strictly decreasing.
   const last = sigmas[sigmas.length - 1] as number
   sigmas.push(final === 'zero' || last <= schedule.sigmaMin ? 0 : schedule.sigmaMin)
   return checkPlan({ family: 'vp', sigmas: Float64Array.from(sigmas), timesteps: Float64Array.from(timesteps) })
@@ -253,16 +309,19 @@ export function vpPlan(schedule: VpSchedule, options: VpPlanOptions): SamplingPl
 /**
  * A flow-matching plan as diffusers' `FlowMatchEulerDiscreteScheduler` (SD3): timesteps
  * `linspace(sigmaMax * T, sigmaMin * T, N)` where sigmaMin is the shifted `1/T`, then the shift
- * `shift * s / (1 + (shift - 1) s)` applied (again), then 0 appended; `timestep = sigma * T`.
+ * `shift * s / (1 + (shift - 1) s)` applied (again), then 0 appended. The model timestep is
+ * `sigma * timestepScale` computed in float32 as torch does (`timestepScale` defaults to `T`: SD3 takes
+ * `sigma * 1000`; a model trained on t in [0, 1] takes `timestepScale: 1`).
  *
  * @example
  * flowPlan({ steps: 10, shift: 3 }).sigmas  // 1, 0.9601, ..., 0.00893, 0
  */
-export function flowPlan(options: { steps: number; shift?: number; trainSteps?: number }): SamplingPlan {
+export function flowPlan(options: { steps: number; shift?: number; trainSteps?: number; timestepScale?: number }): SamplingPlan {
   const { steps, shift = 1, trainSteps = 1000 } = options
   checkNumber('steps', steps, { min: 1, integer: true })
   checkNumber('shift', shift, { min: 0, minExclusive: true })
   checkNumber('trainSteps', trainSteps, { min: 2, integer: true })
+  const timestepScale = checkNumber('timestepScale', options.timestepScale ?? trainSteps, { min: 0, minExclusive: true })
   const shifted = (s: number) => (shift * s) / (1 + (shift - 1) * s)
   const sMax = shifted(1)
   const sMin = shifted(1 / trainSteps)
@@ -271,7 +330,7 @@ export function flowPlan(options: { steps: number; shift?: number; trainSteps?: 
     const t = steps === 1 ? sMax * trainSteps : sMax * trainSteps + (i / (steps - 1)) * (sMin * trainSteps - sMax * trainSteps)
     sigmas.push(shifted(t / trainSteps))
   }
-  const timesteps = sigmas.map((s) => s * trainSteps)
+  const timesteps = sigmas.map((s) => f(f(s) * f(timestepScale)))
   sigmas.push(0)
   return checkPlan({ family: 'flow', sigmas: Float64Array.from(sigmas), timesteps: Float64Array.from(timesteps) })
 }

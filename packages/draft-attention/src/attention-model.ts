@@ -1,7 +1,6 @@
 import { create, toBinary } from '@bufbuild/protobuf'
 import { check } from '@guidekit/core'
-import { ModelProtoSchema, OperatorSetIdProtoSchema, TensorProto_DataType } from './internal/onnx-proto/onnx_pb.js'
-import { NodeEmitter, graph, valueInfo } from './internal/onnx.js'
+import { ModelProtoSchema, NodeEmitter, OperatorSetIdProtoSchema, TensorProto_DataType, graph, valueInfo } from '@guidekit/onnx/graph'
 import type { AttentionSiteKind } from './rewrite.js'
 
 /** Options of {@link buildAttentionModel}. */

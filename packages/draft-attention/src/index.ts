@@ -13,9 +13,11 @@ export {
   selectBlocks,
   denseAttention,
   blockSparseAttention,
-  draftAttention,
+  draftAttentionReference,
 } from './reference.js'
-export type { SelectBlocksOptions, AttentionOptions, DraftAttentionOptions, DraftAttentionResult } from './reference.js'
+export type { SelectBlocksOptions, AttentionOptions, DraftAttentionReferenceOptions, DraftAttentionReferenceResult } from './reference.js'
+export { draftAttention } from './denoiser.js'
+export type { DraftAttentionDenoiser, DraftAttentionDenoiserOptions } from './denoiser.js'
 export {
   rewriteDraftAttention,
   readDraftModelInfo,

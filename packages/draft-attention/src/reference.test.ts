@@ -5,7 +5,7 @@ import { draftGeometry } from './layout.js'
 import {
   blockSparseAttention,
   denseAttention,
-  draftAttention,
+  draftAttentionReference,
   draftAttentionMap,
   poolDraftTokens,
   selectBlocks,
@@ -75,7 +75,7 @@ describe('selectBlocks', () => {
   })
 })
 
-describe('draftAttention', () => {
+describe('draftAttentionReference', () => {
   const H = 2
   const D = 8
   it.each([
@@ -85,7 +85,7 @@ describe('draftAttention', () => {
     const L = draftGeometry(layout).sequenceLength
     const [q, k, v] = [1, 2, 3].map((s) => t3(randn(H * L * D, s), H, L, D)) as [Tensor, Tensor, Tensor]
     for (const selection of ['row-topk', 'global-percentile'] as const) {
-      const { output, keptFraction } = draftAttention(q, k, v, { layout, keep: 1, selection })
+      const { output, keptFraction } = draftAttentionReference(q, k, v, { layout, keep: 1, selection })
       expect(keptFraction).toBe(1)
       expect(maxAbsDiff(output.data, denseAttention(q, k, v).data)).toBeLessThan(1e-5)
     }
@@ -96,7 +96,7 @@ describe('draftAttention', () => {
     const L = 18
     const [q, k, v] = [4, 5, 6].map((s) => t3(randn(H * L * D, s), H, L, D)) as [Tensor, Tensor, Tensor]
     const dense = denseAttention(q, k, v)
-    const { output } = draftAttention(q, k, v, { layout, keep: 0.25, selection: 'row-topk' })
+    const { output } = draftAttentionReference(q, k, v, { layout, keep: 0.25, selection: 'row-topk' })
     for (let h = 0; h < H; h++) {
       const a = output.data.subarray(h * L * D, (h * L + 2) * D)
       const b = dense.data.subarray(h * L * D, (h * L + 2) * D)
@@ -129,7 +129,7 @@ describe('draftAttention', () => {
     const qk = t3(localQK(H, grid, 16, { temperature: 3, seed: 9 }), H, L, 16)
     const v = t3(randn(H * L * 16, 10), H, L, 16)
     const dense = denseAttention(qk, qk, v)
-    const draft = draftAttention(qk, qk, v, { layout, keep: 0.125, selection: 'row-topk' })
+    const draft = draftAttentionReference(qk, qk, v, { layout, keep: 0.125, selection: 'row-topk' })
     const S = 32
     const r = rng(3)
     const random = new Uint8Array(H * S * S)

@@ -242,13 +242,13 @@ export function blockSparseAttention(q: Tensor, k: Tensor, v: Tensor, mask: Uint
   return new Tensor(out, [H, L, Dv])
 }
 
-/** Options of {@link draftAttention}. */
-export interface DraftAttentionOptions extends AttentionOptions, SelectBlocksOptions {
+/** Options of {@link draftAttentionReference}. */
+export interface DraftAttentionReferenceOptions extends AttentionOptions, SelectBlocksOptions {
   readonly layout: DraftLayout
 }
 
-/** The result of {@link draftAttention}: the output and the intermediate stages, for inspection. */
-export interface DraftAttentionResult {
+/** The result of {@link draftAttentionReference}: the output and the intermediate stages, for inspection. */
+export interface DraftAttentionReferenceResult {
   readonly output: Tensor
   readonly draftQueries: Tensor
   readonly draftKeys: Tensor
@@ -268,12 +268,12 @@ export interface DraftAttentionResult {
  * full attention, so a model whose logit scale is not `1 / sqrt(D)` gets a draft of its real attention.
  *
  * @example
- * const { output } = draftAttention(q, k, v, {
+ * const { output } = draftAttentionReference(q, k, v, {
  *   layout: { grid: { frames: 4, height: 32, width: 32 }, window: { height: 8, width: 8 } },
  *   keep: 0.1, selection: 'global-percentile',
  * })
  */
-export function draftAttention(q: Tensor, k: Tensor, v: Tensor, options: DraftAttentionOptions): DraftAttentionResult {
+export function draftAttentionReference(q: Tensor, k: Tensor, v: Tensor, options: DraftAttentionReferenceOptions): DraftAttentionReferenceResult {
   const draftQueries = poolDraftTokens(q, options.layout)
   const draftKeys = poolDraftTokens(k, options.layout)
   const map = draftAttentionMap(draftQueries, draftKeys, options.scale === undefined ? {} : { scale: options.scale })

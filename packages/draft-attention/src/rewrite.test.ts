@@ -15,8 +15,8 @@ import {
   TensorProto_DataLocation,
   TensorProto_DataType,
   TensorProtoSchema,
-} from './internal/onnx-proto/onnx_pb.js'
-import { draftAttention } from './reference.js'
+} from '@guidekit/onnx/graph'
+import { draftAttentionReference } from './reference.js'
 import { type RewriteDraftAttentionOptions, readDraftModelInfo, rewriteDraftAttention } from './rewrite.js'
 import type { DraftSelection } from './selection.js'
 
@@ -96,7 +96,7 @@ describe.each(cases)('rewriteDraftAttention: $name', (c) => {
     // The reference's matching variant: capped (opset < 16) or exact with each row's best block kept.
     expect(rewritten.info.globalPercentile).toBe(selection === 'row-topk' ? undefined : (c.opset ?? 17) >= 16 ? 'exact' : 'capped')
     const variant = rewritten.info.globalPercentile === 'capped' ? { maxBlocksPerRow: 4 } : { keepRowBest: true }
-    const ref = draftAttention(new Tensor(q, [B * H, L, D]), new Tensor(k, [B * H, L, D]), new Tensor(v, [B * H, L, D]), {
+    const ref = draftAttentionReference(new Tensor(q, [B * H, L, D]), new Tensor(k, [B * H, L, D]), new Tensor(v, [B * H, L, D]), {
       layout,
       keep: 0.25,
       selection,
@@ -149,7 +149,7 @@ describe('rewriteDraftAttention: model handling', () => {
   it('leaves the first denseLayers sites alone and reports them', () => {
     const r = rewriteDraftAttention(base, { ...options, denseLayers: 1 })
     expect(r.sites).toBe(0)
-    expect(r.found).toEqual([expect.objectContaining({ rewritten: false, reason: expect.stringContaining('denseLayers') })])
+    expect(r.found).toEqual([expect.objectContaining({ rewritten: false, keptDense: true, reason: expect.stringContaining('denseLayers') })])
   })
 
   it('skips attention whose sequence length does not match the layout (e.g. cross-attention)', () => {

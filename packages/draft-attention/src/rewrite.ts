@@ -1,5 +1,5 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf'
-import { GuidekitError, check } from '@guidekit/core'
+import { GuidekitError, check, type GuidekitErrorCode } from '@guidekit/core'
 import {
   type GraphProto,
   type ModelProto,
@@ -8,8 +8,6 @@ import {
   NodeProtoSchema,
   StringStringEntryProtoSchema,
   TensorProto_DataType,
-} from './internal/onnx-proto/onnx_pb.js'
-import {
   NodeEmitter,
   collectNames,
   floatTensor,
@@ -21,7 +19,8 @@ import {
   intsAttribute,
   tensorValues,
   valueInfo,
-} from './internal/onnx.js'
+  decodeModel,
+} from '@guidekit/onnx/graph'
 import { type DraftGeometry, type DraftLayout, draftGeometry, reorderIndices } from './layout.js'
 import { type DraftSelection, checkSelection } from './selection.js'
 
@@ -71,6 +70,8 @@ export interface AttentionSite {
   readonly rewritten: boolean
   /** Why the site was left alone, when it was. */
   readonly reason?: string
+  /** A matched site left dense because it is one of the first `denseLayers`. */
+  readonly keptDense?: boolean
 }
 
 /** What {@link rewriteDraftAttention} returns; `info` is also stored in the model's metadata. */
@@ -123,26 +124,19 @@ interface Matched {
   scale: number | { tensor: string; reciprocal: boolean } | undefined
 }
 
-function fail(code: string, message: string, details: Record<string, unknown> = {}): never {
+function fail(code: GuidekitErrorCode, message: string, details: Record<string, unknown> = {}): never {
   throw new GuidekitError(code, message, { details })
 }
 
 /** Decodes an ONNX model, with a clear error for bytes that are not one. */
-export function decodeModel(bytes: Uint8Array): ModelProto {
+function decodeBytes(bytes: Uint8Array): ModelProto {
   check(bytes instanceof Uint8Array, 'modelBytes', typeof bytes, 'a Uint8Array with the .onnx file contents')
-  let model: ModelProto
-  try {
-    model = fromBinary(ModelProtoSchema, bytes)
-  } catch (cause) {
-    throw new GuidekitError('MODEL_ERROR', `The bytes are not an ONNX model (${(cause as Error).message}); pass the contents of a .onnx file.`, { cause })
-  }
-  if (model.graph === undefined) fail('MODEL_ERROR', 'The ONNX model has no graph; pass the contents of a .onnx file.')
-  return model
+  return decodeModel(bytes)
 }
 
 /** Reads the draft-attention facts stored in a rewritten model, or undefined for other models. */
 export function readDraftModelInfo(modelBytes: Uint8Array): DraftModelInfo | undefined {
-  const entry = decodeModel(modelBytes).metadataProps.find((p) => p.key === draftMetadataKey)
+  const entry = decodeBytes(modelBytes).metadataProps.find((p) => p.key === draftMetadataKey)
   return entry === undefined ? undefined : (JSON.parse(entry.value) as DraftModelInfo)
 }
 
@@ -195,7 +189,7 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
   const queryBlocksPerGroup = options.queryBlocksPerGroup ?? 32
   check(Number.isInteger(queryBlocksPerGroup) && queryBlocksPerGroup >= 1, 'queryBlocksPerGroup', queryBlocksPerGroup, 'a positive integer')
 
-  const model = decodeModel(modelBytes)
+  const model = decodeBytes(modelBytes)
   const g = model.graph!
   if (model.metadataProps.some((p) => p.key === draftMetadataKey)) {
     fail('INVALID_ARGUMENT', 'This model was already rewritten for draft attention; rewrite the original model instead.')
@@ -222,7 +216,7 @@ export function rewriteDraftAttention(modelBytes: Uint8Array, options: RewriteDr
     const index = candidate++
     const last = m.nodes[m.nodes.length - 1]!
     if (index < denseLayers) {
-      found.push({ kind: m.kind, node: last.name, output: m.output, rewritten: false, reason: `one of the first ${denseLayers} sites (denseLayers)` })
+      found.push({ kind: m.kind, node: last.name, output: m.output, rewritten: false, keptDense: true, reason: `one of the first ${denseLayers} sites (denseLayers)` })
       continue
     }
     const prefix = `draft_attention/site${index}`

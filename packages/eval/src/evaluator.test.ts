@@ -22,6 +22,12 @@ describe('shipped reference statistics', () => {
     expect(() => fashionMnistTestStatistics({ evaluatorSha256: '0'.repeat(64) })).toThrow(/regenerate/)
   })
 
+  it('disposes idempotently', async () => {
+    const e = await loadEvaluator(fashionModel('fashion-eval').onnxPath, { sessionOptions: { threads: 1 } })
+    await e.dispose()
+    await expect(e.dispose()).resolves.toBeUndefined()
+  })
+
   it('round-trip through the binary encoding exactly', () => {
     const stats = featureStatistics({ count: 4, dim: 3, data: Float64Array.from([1, 2, 3, 0.1, 5, -6, 7, 8, 9.5, 3, 3, 3]) })
     const back = decodeStatistics(encodeStatistics(stats), 3, 4)

@@ -22,6 +22,7 @@ export interface Evaluator {
   readonly sha256: string
   /** Runs the evaluator in batches; images are clamped to [-1, 1] first (what a saved PNG shows). */
   evaluate(images: Tensor, options?: { readonly batchSize?: number; readonly clamp?: boolean; readonly signal?: AbortSignal }): Promise<EvaluatorOutputs>
+  /** Releases the session; safe to call more than once. */
   dispose(): Promise<void>
 }
 
@@ -41,6 +42,7 @@ export interface LoadEvaluatorOptions {
  */
 export async function loadEvaluator(path: string, options: LoadEvaluatorOptions = {}): Promise<Evaluator> {
   const session = await openSession(path, options.sessionOptions)
+  let released: Promise<void> | undefined
   const sha256 = createHash('sha256').update(readFileSync(path)).digest('hex')
   const imageName = options.names?.image ?? 'image'
   const logitsName = options.names?.logits ?? 'logits'
@@ -92,7 +94,7 @@ export async function loadEvaluator(path: string, options: LoadEvaluatorOptions 
       }
       return { logits: join(logits, classes), features: join(features, dim) }
     },
-    dispose: () => session.release(),
+    dispose: () => (released ??= session.release()),
   }
 }
 

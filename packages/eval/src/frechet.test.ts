@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import golden from './__fixtures__/golden.json' with { type: 'json' }
 import { frechetDistance } from './frechet.js'
-import { matmul } from './linalg.js'
+import { matmul } from './internal/linalg.js'
 import { featureStatistics } from './statistics.js'
 import type { GaussianStatistics } from './statistics.js'
 

@@ -1,5 +1,5 @@
 import { GuidekitError } from '@guidekit/core'
-import { fromEigen, matmul, symmetricEigen } from './linalg.js'
+import { fromEigen, matmul, symmetricEigen } from './internal/linalg.js'
 import type { GaussianStatistics } from './statistics.js'
 
 /**

@@ -4,7 +4,7 @@ import type { Evaluator } from './evaluator.js'
 import { frechetDistance } from './frechet.js'
 import { saturationStatistics } from './images.js'
 import type { SaturationStatistics } from './images.js'
-import { compressibility, mean } from './reward.js'
+import { compressibility } from './reward.js'
 import { featureStatistics } from './statistics.js'
 import type { GaussianStatistics } from './statistics.js'
 
@@ -54,4 +54,10 @@ export async function evaluateQuality(options: EvaluateQualityOptions): Promise<
     reward: mean(compressibility(images)),
     diversity: withinClassDiversity(features, labels).mean,
   }
+}
+
+function mean(values: ArrayLike<number>): number {
+  let s = 0
+  for (let i = 0; i < values.length; i++) s += values[i] as number
+  return values.length ? s / values.length : Number.NaN
 }

@@ -1,7 +1,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { fashionModel, fashionModelNames, ModelsFashionError } from './index.js'
+import { cfg } from '@guidekit/cfg'
+import { GuidekitError, euler, sample } from '@guidekit/core'
+import { loadClassConditionalDenoiser, openSession, planFromCard } from '@guidekit/onnx'
+import { Tensor as OrtTensor } from 'onnxruntime-common'
+import { fashionModel, fashionModelNames } from './index.js'
 
 const generatorInputs = ['sample', 'timestep', 'class_labels']
 
@@ -10,7 +14,7 @@ describe('fashionModel', () => {
     const model = fashionModel(name)
     expect(model.name).toBe(name)
     expect(model.card.name).toBe(name)
-    expect(model.card.cardVersion).toBe(1)
+    expect(model.card.cardVersion).toBe(2)
     expect(model.card.onnx.opset).toBe(17)
     expect(model.card.classes).toHaveLength(10)
     expect(model.card.image).toEqual({ channels: 1, height: 28, width: 28, range: [-1, 1] })
@@ -22,8 +26,8 @@ describe('fashionModel', () => {
       expect(bytes.includes(Buffer.from(io.name)), `${io.name} in ${name}.onnx`).toBe(true)
       expect(io.shape[0]).toBe('batch')
     }
-    expect(model.card.training.wallSeconds).toBeGreaterThan(0)
-    expect(model.card.training.command).toMatch(/^\/usr\/bin\/python3 tooling\/train\/train_.*\.py$/)
+    expect(model.card.training?.wallSeconds).toBeGreaterThan(0)
+    expect(model.card.training?.command).toMatch(/^\/usr\/bin\/python3 tooling\/train\/train_.*\.py$/)
   })
 
   it.each(['fashion-dit', 'fashion-unet', 'fashion-dit-rl'] as const)('%s: generator contract and metrics', (name) => {
@@ -32,15 +36,16 @@ describe('fashionModel', () => {
     expect(card.nullClass).toBe(10)
     expect(card.onnx.inputs.map((i) => i.name)).toEqual(generatorInputs)
     expect(card.onnx.inputs.map((i) => i.dtype)).toEqual(['float32', 'float32', 'int64'])
-    expect(card.onnx.outputs).toEqual([{ name: 'out_sample', dtype: 'float32', shape: ['batch', 1, 28, 28] }])
+    expect(card.onnx.outputs).toEqual([{ name: 'out_sample', role: 'prediction', dtype: 'float32', shape: ['batch', 1, 28, 28] }])
+    const metrics = card.metrics as { samples: number; steps: number; byScale: { cfgScale: number; accuracy: number; frechetDistance: number }[] }
     const scales = name === 'fashion-dit-rl' ? [3] : [1, 2, 3, 5]
-    expect(card.metrics.byScale.map((r) => r.cfgScale)).toEqual(expect.arrayContaining(scales))
-    for (const row of card.metrics.byScale) {
+    expect(metrics.byScale.map((r) => r.cfgScale)).toEqual(expect.arrayContaining(scales))
+    for (const row of metrics.byScale) {
       expect(row.accuracy).toBeGreaterThan(0.1) // better than chance for every scale
       expect(row.frechetDistance).toBeGreaterThan(0)
     }
-    expect(card.metrics.samples).toBe(1000)
-    expect(card.metrics.steps).toBe(30)
+    expect(metrics.samples).toBe(1000)
+    expect(metrics.steps).toBe(30)
     expect(gridPath).toBeDefined()
     const png = readFileSync(gridPath as string)
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
@@ -69,7 +74,7 @@ describe('fashionModel', () => {
   })
 
   it('fashion-dit-rl reports base and tuned reward', () => {
-    const { reward } = fashionModel('fashion-dit-rl').card.metrics
+    const { reward } = fashionModel('fashion-dit-rl').card.metrics as { reward?: { samples: number; base: number; tuned: number } }
     expect(reward).toBeDefined()
     expect(reward?.samples).toBe(1000)
     expect(Number.isFinite(reward?.base)).toBe(true)
@@ -84,7 +89,7 @@ describe('fashionModel', () => {
       ['logits', ['batch', 10]],
       ['features', ['batch', card.featureDim]],
     ])
-    expect(card.metrics.testAccuracy).toBeGreaterThanOrEqual(0.9)
+    expect(card.metrics?.testAccuracy).toBeGreaterThanOrEqual(0.9)
   })
 
   it('ships less than 60 MB of model files', () => {
@@ -99,13 +104,37 @@ describe('fashionModel', () => {
     try {
       call()
     } catch (error) {
-      expect(ModelsFashionError.isInstance(error)).toBe(true)
-      expect((error as ModelsFashionError).code).toBe('unknown-model')
+      expect(GuidekitError.isInstance(error)).toBe(true)
+      expect((error as GuidekitError).code).toBe('INVALID_ARGUMENT')
     }
   })
 
   it('returns the same cached object', () => {
     expect(fashionModel('fashion-eval')).toBe(fashionModel('fashion-eval'))
     expect(existsSync(fashionModel('fashion-eval').onnxPath)).toBe(true)
+  })
+
+  // The cards are only worth their metrics if the files draw what the cards say: sample each generator
+  // through guidekit with the card's own plan and let the shipped evaluator name the classes.
+  it.each(['fashion-dit', 'fashion-unet'] as const)('%s draws the classes it is asked for (shipped evaluator, CFG 3)', async (name) => {
+    const { card, onnxPath } = fashionModel(name)
+    const classes = Array.from({ length: 20 }, (_, i) => i % 10)
+    const denoiser = await loadClassConditionalDenoiser({ model: onnxPath, classes, sessionOptions: { threads: 1 } })
+    const evaluator = await openSession(fashionModel('fashion-eval').onnxPath, { threads: 1 })
+    try {
+      const result = await sample({ denoiser, guider: cfg({ scale: 3 }), sampler: euler(), plan: planFromCard(card, { steps: 12 }), shape: [20, 1, 28, 28], seed: 11 })
+      const clamped = result.samples.data.map((v) => Math.min(1, Math.max(-1, v)))
+      const { logits } = await evaluator.run({ image: new OrtTensor('float32', clamped, [20, 1, 28, 28]) })
+      const scores = logits?.data as Float32Array
+      const predicted = Array.from({ length: 20 }, (_, i) => {
+        const row = [...scores.subarray(i * 10, i * 10 + 10)]
+        return row.indexOf(Math.max(...row))
+      })
+      const correct = predicted.filter((p, i) => p === classes[i]).length
+      expect(correct).toBeGreaterThanOrEqual(16)
+    } finally {
+      await denoiser.dispose()
+      await evaluator.release()
+    }
   })
 })

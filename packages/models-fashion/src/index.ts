@@ -1,22 +1,4 @@
-export { fashionModel, fashionModelNames } from './fashion-model.js'
-export type { FashionCard, FashionModel, FashionModelName } from './fashion-model.js'
-export { ModelsFashionError } from './errors.js'
-export type { ModelsFashionErrorCode } from './errors.js'
-export type {
-  CnnArchitecture,
-  DitArchitecture,
-  EvaluatorCard,
-  EvaluatorMetrics,
-  FlowSchedule,
-  GeneratorCard,
-  GeneratorMetrics,
-  ImageSpec,
-  ModelCard,
-  OnnxSpec,
-  RewardMetrics,
-  ScaleMetrics,
-  TensorSpec,
-  TrainingInfo,
-  UnetArchitecture,
-  VpSchedule,
-} from './model-card.js'
+export { fashionModel } from './fashion-model.js'
+export type { FashionModel } from './fashion-model.js'
+export { fashionModelNames } from './names.js'
+export type { FashionCard, FashionModelName } from './names.js'

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { randn } from '@guidekit/core'
-import { classConditionalDenoiser } from '../src/index.js'
+import { loadClassConditionalDenoiser } from '../src/index.js'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -27,7 +27,7 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)] as number
 }
 
-const denoiser0 = await classConditionalDenoiser({ model, classes: [0], sessionOptions: { ...(threads === undefined ? {} : { threads }), graphOptimizationLevel: 'all' } })
+const denoiser0 = await loadClassConditionalDenoiser({ model, classes: [0], sessionOptions: { ...(threads === undefined ? {} : { threads }), graphOptimizationLevel: 'all' } })
 const { channels, height, width } = denoiser0.card.image
 console.log(`model ${model}`)
 console.log(`threads ${threads ?? 'ORT default'}, ${iterations} iterations (median), node ${process.version}`)
@@ -40,19 +40,19 @@ for (const B of batches) {
   const request = { x, sigma: 0.6, timestep: 600 }
   const both = [{ role: 'positive' }, { role: 'negative' }] as const
   for (let i = 0; i < 5; i++) {
-    await d.predict({ ...request, branches: both })
-    await d.predict({ ...request, branches: [both[0]] })
+    await d.predict({ step: 0, steps: 1, ...request, branches: both })
+    await d.predict({ step: 0, steps: 1, ...request, branches: [both[0]] })
   }
   const batched: number[] = []
   const unbatched: number[] = []
   for (let i = 0; i < iterations; i++) {
     // interleave so that background load affects both equally
     let t = performance.now()
-    await d.predict({ ...request, branches: both })
+    await d.predict({ step: 0, steps: 1, ...request, branches: both })
     batched.push(performance.now() - t)
     t = performance.now()
-    await d.predict({ ...request, branches: [both[0]] })
-    await d.predict({ ...request, branches: [both[1]] })
+    await d.predict({ step: 0, steps: 1, ...request, branches: [both[0]] })
+    await d.predict({ step: 0, steps: 1, ...request, branches: [both[1]] })
     unbatched.push(performance.now() - t)
   }
   const b = median(batched)

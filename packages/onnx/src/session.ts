@@ -30,7 +30,8 @@ const levels: readonly GraphOptimizationLevel[] = ['disabled', 'basic', 'extende
 
 /** Maps guidekit's session options to ONNX Runtime's, validating them. */
 export function toOrtSessionOptions(options: OnnxSessionOptions = {}): ort.InferenceSession.SessionOptions {
-  const out: ort.InferenceSession.SessionOptions = { executionProviders: [...(options.executionProviders ?? ['cpu'])] }
+  // ORT's own log lines (coloured warnings on stderr) are silenced: guidekit turns its failures into errors.
+  const out: ort.InferenceSession.SessionOptions = { executionProviders: [...(options.executionProviders ?? ['cpu'])], logSeverityLevel: 4 }
   if (options.threads !== undefined) out.intraOpNumThreads = checkNumber('sessionOptions.threads', options.threads, { min: 0, max: 1024, integer: true })
   if (options.interOpThreads !== undefined) {
     out.interOpNumThreads = checkNumber('sessionOptions.interOpThreads', options.interOpThreads, { min: 0, max: 1024, integer: true })
@@ -50,24 +51,26 @@ export function toOrtSessionOptions(options: OnnxSessionOptions = {}): ort.Infer
 }
 
 /**
- * Opens an ONNX Runtime session for a model file. A missing file is `MODEL_NOT_FOUND`; a file ONNX Runtime
- * cannot load (corrupt, unsupported operator, external weights missing) is `MODEL_INVALID`.
+ * Opens an ONNX Runtime session for a model file (or the bytes of one). A missing file is
+ * `MODEL_NOT_FOUND`; a model ONNX Runtime cannot load (corrupt, unsupported operator, external weights
+ * missing) is `MODEL_INVALID`.
  */
-export async function openSession(path: string, options: OnnxSessionOptions = {}): Promise<ort.InferenceSession> {
-  if (!existsSync(path) || !statSync(path).isFile()) {
-    throw new GuidekitError('MODEL_NOT_FOUND', `Model file not found: ${path}. Check the path (or the folder layout) and try again.`, {
-      details: { path },
+export async function openSession(model: string | Uint8Array, options: OnnxSessionOptions = {}): Promise<ort.InferenceSession> {
+  const what = typeof model === 'string' ? model : `a model of ${model.byteLength} bytes`
+  if (typeof model === 'string' && (!existsSync(model) || !statSync(model).isFile())) {
+    throw new GuidekitError('MODEL_NOT_FOUND', `Model file not found: ${model}. Check the path (or the folder layout) and try again.`, {
+      details: { path: model },
     })
   }
   const ortOptions = toOrtSessionOptions(options)
   try {
-    return await ort.InferenceSession.create(path, ortOptions)
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, ortOptions) : await ort.InferenceSession.create(model, ortOptions)
   } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause)
+    const reason = (cause instanceof Error ? cause.message : String(cause)).trim().split('\n')[0]
     throw new GuidekitError(
       'MODEL_INVALID',
-      `ONNX Runtime could not load ${path}: ${reason.trim()}. Is it a complete ONNX file (with its external weight file next to it) exported with operators the CPU provider supports?`,
-      { cause, details: { path } },
+      `ONNX Runtime could not load ${what}: ${reason}. Is it a complete ONNX file (with its external weight file next to it) exported with operators the CPU provider supports?`,
+      { cause, details: { model: what } },
     )
   }
 }

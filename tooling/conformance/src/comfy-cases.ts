@@ -94,12 +94,12 @@ function replayNoise(values: unknown): NoiseSource {
 }
 
 const samplerMethods: Record<string, (c: VectorCase) => { sampler: Sampler; guider: Guider }> = {
-  sample_euler_cfg_pp: (c) => ({ sampler: euler(), guider: cfgPlusPlus({ lambda: condScale(c) }) }),
+  sample_euler_cfg_pp: (c) => ({ sampler: euler(), guider: cfgPlusPlus({ scale: condScale(c) }) }),
   sample_euler_ancestral_cfg_pp: (c) => ({
     sampler: eulerAncestral({ eta: num(c.params, 'eta', 1), sNoise: num(c.params, 's_noise', 1) }),
-    guider: cfgPlusPlus({ lambda: condScale(c) }),
+    guider: cfgPlusPlus({ scale: condScale(c) }),
   }),
-  sample_dpmpp_2m_cfg_pp: (c) => ({ sampler: dpmpp2m(), guider: cfgPlusPlus({ lambda: condScale(c) }) }),
+  sample_dpmpp_2m_cfg_pp: (c) => ({ sampler: dpmpp2m(), guider: cfgPlusPlus({ scale: condScale(c) }) }),
   sample_euler: (c) => ({ sampler: euler(), guider: cfg({ scale: condScale(c) }) }),
   sample_dpmpp_2m: (c) => ({ sampler: dpmpp2m(), guider: cfg({ scale: condScale(c) }) }),
 }
@@ -143,7 +143,7 @@ async function guiderCalls(guider: Guider, denoiser: Denoiser, calls: { x: Tenso
       timestep: sigma * 1000,
       family: denoiser.family,
       x,
-      predict: (branches) => denoiser.predict({ x, sigma, timestep: sigma * 1000, branches }),
+      predict: (branches) => denoiser.predict({ step: 0, steps: 1, x, sigma, timestep: sigma * 1000, branches }),
     }
     out.push((await session.step(ctx)).denoised)
   }
@@ -152,7 +152,7 @@ async function guiderCalls(guider: Guider, denoiser: Denoiser, calls: { x: Tenso
 
 async function apgNodeCase(c: VectorCase): Promise<CaseResult> {
   const denoiser = toyDenoiser(String(c.toy_denoiser), means(c))
-  const guider = apgComfy({ cfg: condScale(c), eta: num(c.params, 'eta', 1), normThreshold: num(c.params, 'norm_threshold', 5), momentum: num(c.params, 'momentum', 0) })
+  const guider = apgComfy({ scale: condScale(c), eta: num(c.params, 'eta', 1), normThreshold: num(c.params, 'norm_threshold', 5), momentum: num(c.params, 'momentum', 0) })
   const raw = c.inputs?.calls
   if (!Array.isArray(raw)) throw new Error('inputs.calls must be a list')
   const calls = (raw as Record<string, unknown>[]).map((k, i) => ({ x: tensor(k.x, `calls[${i}].x`), sigma: num(k, 'sigma') }))

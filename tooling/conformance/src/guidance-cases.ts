@@ -6,8 +6,8 @@
 // tensors and return denoised = x - sigma * pred = -pred. Every parameter is read from the case's params;
 // scales are translated from diffusers' convention to the paper's w with the packages' converters.
 import { apgDiffusers, apgMomentumUpdate } from '@guidekit/apg'
-import { cfg, cfgZeroStar, cfgZeroStarAlpha, fromDiffusersScale, rescaleNoiseCfg, tangentialCfg } from '@guidekit/cfg'
-import { Tensor, combine, type Branch, type Guider, type Prediction, type StepContext } from '@guidekit/core'
+import { cfg, cfgZeroStar, cfgZeroStarAlpha, fromDiffusersScale, tangentialCfg } from '@guidekit/cfg'
+import { Tensor, combine, guidanceRescale, interval, type Branch, type Guider, type Prediction, type StepContext } from '@guidekit/core'
 import { Comparison, SINGLE_STEP, TRAJECTORY, num, tensorData, type CaseResult, type ConformanceCase, type VectorCase, type VectorFile } from './types.js'
 
 function tensor(value: unknown, what: string): Tensor {
@@ -64,7 +64,7 @@ function pair(inputs: Readonly<Record<string, unknown>> | undefined, what: strin
 function normDimParam(v: unknown): number | number[] | undefined {
   if (v === undefined || v === null) return undefined
   if (typeof v === 'number') return v
-  if (Array.isArray(v) && v.every((d) => typeof d === 'number')) return v as number[]
+  if (Array.isArray(v) && v.every((d) => typeof d === 'number')) return v
   throw new Error(`norm_dim must be null, a number or a list of numbers, got ${JSON.stringify(v)}`)
 }
 
@@ -77,7 +77,7 @@ async function cfgCase(c: VectorCase): Promise<CaseResult> {
 }
 
 function rescaleCase(c: VectorCase): CaseResult {
-  const out = rescaleNoiseCfg(tensor(c.inputs?.noise_cfg, 'noise_cfg'), tensor(c.inputs?.noise_pred_text, 'noise_pred_text'), num(c.params, 'guidance_rescale'))
+  const out = guidanceRescale(tensor(c.inputs?.noise_cfg, 'noise_cfg'), tensor(c.inputs?.noise_pred_text, 'noise_pred_text'), num(c.params, 'guidance_rescale'))
   return new Comparison().add('noise_cfg', out.data, c.outputs?.noise_cfg, SINGLE_STEP).result()
 }
 
@@ -89,7 +89,7 @@ async function gatingCase(c: VectorCase): Promise<CaseResult> {
   const outputs = { positive: Tensor.zeros([1, 1]), negative: Tensor.zeros([1, 1]) }
   for (const [k, s] of (schedules as Record<string, unknown>[]).entries()) {
     const steps = num(s, 'num_inference_steps')
-    const guider = cfg({ scale, interval: { start: num(s, 'start'), stop: num(s, 'stop') } })
+    const guider = interval(cfg({ scale }), { fraction: [num(s, 'start'), num(s, 'stop')] })
     const session = guider.start(runInfo(steps, outputs))
     const perStep: { step: number; enabled: boolean; num_conditions: number }[] = []
     for (let step = 0; step < steps; step++) {
@@ -109,12 +109,12 @@ async function apgCase(c: VectorCase): Promise<CaseResult> {
   const momentum = p?.momentum
   if (momentum !== undefined && momentum !== null && typeof momentum !== 'number') throw new Error('momentum must be null or a number')
   const guider = apgDiffusers({
-    guidanceScale: num(p, 'guidance_scale'),
+    scale: num(p, 'guidance_scale'),
     eta: num(p, 'eta', 1),
     normThreshold: num(p, 'norm_threshold', 0),
     useOriginalFormulation: bool(p, 'use_original_formulation'),
     momentum: typeof momentum === 'number' ? momentum : 0,
-    guidanceRescale: num(p, 'guidance_rescale', 0),
+    rescale: num(p, 'guidance_rescale', 0),
     ...(normDim === undefined ? {} : { normDim }),
   })
   const { pred } = await runGuider(guider, 0, 1, pair(c.inputs, c.id))
@@ -128,12 +128,12 @@ async function apgSequenceCase(c: VectorCase): Promise<CaseResult> {
   const momentum = num(p, 'adaptive_projected_guidance_momentum', 0)
   const normDim = normDimParam(p?.adaptive_projected_guidance_norm_dim ?? p?.norm_dim)
   const guider = apgDiffusers({
-    guidanceScale: num(p, 'guidance_scale'),
+    scale: num(p, 'guidance_scale'),
     eta: num(p, 'eta', 1),
     momentum,
     normThreshold: num(p, 'adaptive_projected_guidance_rescale', 0),
     useOriginalFormulation: bool(p, 'use_original_formulation'),
-    guidanceRescale: num(p, 'guidance_rescale', 0),
+    rescale: num(p, 'guidance_rescale', 0),
     ...(normDim === undefined ? {} : { normDim }),
   })
   const preds = c.outputs?.pred_per_step as unknown[] | undefined
@@ -178,7 +178,7 @@ async function zeroStarCase(c: VectorCase): Promise<CaseResult> {
     const enabled = Math.trunc(start * steps) <= step && step < Math.trunc(stop * steps)
     let pred = enabled ? (await runGuider(guider, step, steps, outputs, session)).pred : outputs.positive
     // diffusers applies guidance rescale after CFG-Zero* (a no-op at zero-init steps, where pred = 0).
-    if (phi > 0 && enabled && step >= zeroInitSteps) pred = rescaleNoiseCfg(pred, outputs.positive, phi)
+    if (phi > 0 && enabled && step >= zeroInitSteps) pred = guidanceRescale(pred, outputs.positive, phi)
     cmp.add(key, pred.data, c.outputs[key], SINGLE_STEP)
   }
   return cmp.result()

@@ -68,7 +68,7 @@ const INT64 = 7
 
 function expectCommon(card: SmokeCard, name: string, out: string, stdout: string): void {
   expect(card.name).toBe(name)
-  expect(card.cardVersion).toBe(1)
+  expect(card.cardVersion).toBe(2)
   expect(card.onnx.file).toBe(`${name}.onnx`)
   expect(card.onnx.opset).toBe(17)
   expect(card.classes).toHaveLength(10)

@@ -4,9 +4,9 @@
 // Usage: pnpm bench:guidance [--json] [--quick]
 import { adaptive, fitLinearAG, linearAG } from '@guidekit/adaptive'
 import { apg, apgComfy, apgDiffusers } from '@guidekit/apg'
-import { cfg, cfgZeroStar, cfgZeroStarX0, interval, tangentialCfg } from '@guidekit/cfg'
+import { cfg, cfgZeroStar, cfgZeroStarX0, tangentialCfg } from '@guidekit/cfg'
 import { cfgPlusPlus } from '@guidekit/cfg-pp'
-import { Tensor, combine, randn, type Branch, type Guider, type Prediction, type StepContext, type Tensor as T } from '@guidekit/core'
+import { Tensor, combine, interval, randn, type Branch, type Guider, type Prediction, type StepContext, type Tensor as T } from '@guidekit/core'
 import { rlg } from '@guidekit/rlg'
 import { table, timeMs } from '../timing.js'
 
@@ -83,14 +83,14 @@ for (const shape of shapes) {
     ['cfgZeroStar (epsilon)', cfgZeroStar({ scale: 5, zeroInitSteps: 0 }), 0],
     ['cfgZeroStarX0', cfgZeroStarX0({ scale: 5 }), 0],
     ['tangentialCfg', tangentialCfg({ scale: 7.5 }), 0],
-    ['cfgPlusPlus(0.6)', cfgPlusPlus({ lambda: 0.6 }), 0],
+    ['cfgPlusPlus(0.6)', cfgPlusPlus({ scale: 0.6 }), 0],
     ['apg (paper, momentum, r=15)', apg({ scale: 7, momentum: -0.5, normThreshold: 15 }), 2],
     ['apgDiffusers (defaults)', apgDiffusers(), 2],
-    ['apgComfy(cfg 6)', apgComfy({ cfg: 6, momentum: -0.5 }), 2],
+    ['apgComfy(cfg 6)', apgComfy({ scale: 6, momentum: -0.5 }), 2],
     ['adaptive(cfg), per sample, before switch', adaptive(cfg({ scale: 7.5 }), { threshold: 1 }), 0],
     ['adaptive(cfg), batch, before switch', adaptive(cfg({ scale: 7.5 }), { threshold: 1, granularity: 'batch' }), 0],
     ['linearAG, predicted step', linearAG({ coefficients }), 1],
-    ['rlg(cfg), 4 branches', rlg({ weight: 1.6, inner: cfg({ scale: 4.5 }) }), 0],
+    ['rlg(cfg), 4 branches', rlg({ scale: 1.6, inner: cfg({ scale: 4.5 }) }), 0],
     ['interval(cfg), outside', interval(cfg({ scale: 7.5 }), { steps: [5, 10] }), 0],
   ]
   const out = Tensor.zeros(shape)

@@ -42,7 +42,7 @@ export async function guidanceOverhead(model: ClassConditionalModel, denoiser: C
   let cached: Prediction[] = []
   for (let i = 0; i < 3; i++) {
     await model.session.run(feeds)
-    cached = await d.predict({ x, sigma, timestep, branches: both })
+    cached = await d.predict({ x, sigma, timestep, step: 0, steps: 1, branches: both })
   }
   const runTimes: number[] = []
   const predictTimes: number[] = []
@@ -51,7 +51,7 @@ export async function guidanceOverhead(model: ClassConditionalModel, denoiser: C
     await model.session.run(feeds)
     runTimes.push(performance.now() - t0)
     t0 = performance.now()
-    cached = await d.predict({ x, sigma, timestep, branches: both })
+    cached = await d.predict({ x, sigma, timestep, step: 0, steps: 1, branches: both })
     predictTimes.push(performance.now() - t0)
   }
   const ortRunMs = median(runTimes)
@@ -59,7 +59,7 @@ export async function guidanceOverhead(model: ClassConditionalModel, denoiser: C
   const guiders: [string, Guider][] = [
     ['cfg w=3', cfg({ scale: 3 })],
     ['apg w=5', apg({ scale: 5, eta: 0, momentum: -0.5 })],
-    ['cfg++ lambda=0.8', cfgPlusPlus({ lambda: 0.8 })],
+    ['cfg++ lambda=0.8', cfgPlusPlus({ scale: 0.8 })],
   ]
   const samplerSession = euler().start({ steps, sigmas: plan.sigmas, family: plan.family, noise: { next: (s: readonly number[]) => Tensor.zeros(s) } } as never)
   const rows: { guider: string; guidanceMs: number; ratio: number }[] = []

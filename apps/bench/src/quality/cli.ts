@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import { fashionMnistTestStatistics, loadEvaluator, readReferenceStatistics, fashionMnistTestReferencePath } from '@guidekit/eval'
 import { buildConfigs, effectiveCfgScale, fullGrid, quickGrid, type Config, type Grid } from './configs.js'
 import { evaluateClaims, type Claim } from './claims.js'
-import { loadDraftModel, type DraftModel } from './draft.js'
+import { draftAttention, type DraftAttentionDenoiser } from '@guidekit/draft-attention'
 import { inversionRoundTrip, type InversionResult } from './inversion.js'
 import { loadGenerator, modelPath, type Generator, type GeneratorName } from './models.js'
 import { writeChartPng } from './plots.js'
@@ -81,12 +81,12 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
   if (family === 'flow' && values['no-draft']) notes.draft = 'skipped with --no-draft'
   const allConfigs = buildConfigs({ generator: name, samplers, grid, rl, draft: draftOk })
   const configs = values['report-only'] || !generator ? [] : allConfigs.filter((c) => !only || only.test(c.id))
-  const drafts = new Map<number, DraftModel>()
+  const drafts = new Map<number, DraftAttentionDenoiser>()
   const extra = (c: Config): Record<string, number | string> => {
     if (c.strategy === 'cfg++' && generator) return { effectiveCfgScale: Number(effectiveCfgScale(c.params.lambda as number, generator.plan(c.steps)).toFixed(3)) }
     if (c.strategy === 'draft-attention') {
       const d = drafts.get(c.params.keep as number)
-      return d ? { sites: d.sites, window: `${d.window.height}x${d.window.width}`, denseSteps: 0.3, selection: 'row-topk' } : {}
+      return d?.sites.base !== undefined && d.windows.base ? { sites: d.sites.base, window: `${d.windows.base.height}x${d.windows.base.width}`, denseSteps: 0.3, selection: 'row-topk' } : {}
     }
     return {}
   }
@@ -110,11 +110,10 @@ for (const name of values.generators.split(',') as GeneratorName[]) {
               const keep = c.params.keep as number
               let d = drafts.get(keep)
               if (!d) {
-                d = await loadDraftModel(generator.model, { keep, denseSteps: 0.3, threads })
+                d = await draftAttention(generator.denoiser, { keep, denseSteps: 0.3, sessionOptions: { threads, interOpThreads: 1 } })
                 drafts.set(keep, d)
               }
-              d.setTimesteps(generator.plan(c.steps).timesteps)
-              return d.denoiser.withClasses(classes)
+              return d.withClasses(classes)
             }
             return generator.denoiser.withClasses(classes)
           },

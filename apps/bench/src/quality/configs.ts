@@ -106,7 +106,7 @@ export function buildConfigs(options: { generator: GeneratorName; samplers: read
       for (const w of grid.apgScales) {
         add({ ...base, strategy: 'apg', label: `apg w=${w}`, params: { scale: w }, guider: () => fixed(apg({ scale: w, eta: 0, momentum: -0.5 })) })
       }
-      for (const l of grid.lambdas) add({ ...base, strategy: 'cfg++', label: `cfg++ lambda=${l}`, params: { lambda: l }, guider: () => fixed(cfgPlusPlus({ lambda: l })) })
+      for (const l of grid.lambdas) add({ ...base, strategy: 'cfg++', label: `cfg++ lambda=${l}`, params: { lambda: l }, guider: () => fixed(cfgPlusPlus({ scale: l })) })
       for (const t of grid.agThresholds) {
         add({ ...base, strategy: 'ag-cfg', label: `ag(cfg w=${grid.agScale}) t=${t}`, params: { scale: grid.agScale, threshold: t }, guider: () => fixed(adaptive(cfg({ scale: grid.agScale }), { threshold: t })) })
         add({
@@ -130,7 +130,7 @@ export function buildConfigs(options: { generator: GeneratorName; samplers: read
       })
       if (options.rl) {
         for (const w of grid.rlgWeights) {
-          add({ ...base, strategy: 'rlg', label: `rlg(cfg w=${grid.rlgScale}) weight=${w}`, params: { scale: grid.rlgScale, weight: w }, denoiser: 'rl', guider: () => fixed(rlg({ weight: w, inner: cfg({ scale: grid.rlgScale }) })) })
+          add({ ...base, strategy: 'rlg', label: `rlg(cfg w=${grid.rlgScale}) weight=${w}`, params: { scale: grid.rlgScale, weight: w }, denoiser: 'rl', guider: () => fixed(rlg({ scale: w, inner: cfg({ scale: grid.rlgScale }) })) })
         }
       }
       if (options.draft) {

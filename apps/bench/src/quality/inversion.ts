@@ -22,7 +22,7 @@ export async function invertCfg(denoiser: Denoiser, image: Tensor, plan: Samplin
     const to = plan.sigmas[i] as number
     const aFrom = familyAlpha(plan.family, from)
     const aTo = familyAlpha(plan.family, to)
-    const [c, u] = (await denoiser.predict({ x, sigma: to, timestep: plan.timesteps[i] as number, branches: [{ role: 'positive' }, { role: 'negative' }] })) as [Prediction, Prediction]
+    const [c, u] = (await denoiser.predict({ x, sigma: to, timestep: plan.timesteps[i] as number, step: i, steps, branches: [{ role: 'positive' }, { role: 'negative' }] })) as [Prediction, Prediction]
     const out = new Float32Array(x.data.length)
     for (let j = 0; j < out.length; j++) {
       const eu = u.noise.data[j] as number
@@ -53,11 +53,11 @@ export async function inversionRoundTrip(options: { denoiser: Denoiser; plan: Sa
   const { denoiser, plan, lambda, cfgScale, shape, seed } = options
   const sampler = plan.family === 'flow' ? euler : () => ddim()
   // CFG++
-  const a = await sample({ denoiser, guider: cfgPlusPlus({ lambda }), sampler: sampler(), plan, shape, seed })
-  const { latents } = await invert({ denoiser, image: a.latents, plan, lambda })
-  const a2 = await sample({ denoiser, guider: cfgPlusPlus({ lambda }), sampler: sampler(), plan, latents })
-  const fixed = await invert({ denoiser, image: a.latents, plan, lambda, fixedPointIterations: 2 })
-  const a3 = await sample({ denoiser, guider: cfgPlusPlus({ lambda }), sampler: sampler(), plan, latents: fixed.latents })
+  const a = await sample({ denoiser, guider: cfgPlusPlus({ scale: lambda }), sampler: sampler(), plan, shape, seed })
+  const { latents } = await invert({ denoiser, image: a.latents, plan, scale: lambda })
+  const a2 = await sample({ denoiser, guider: cfgPlusPlus({ scale: lambda }), sampler: sampler(), plan, latents })
+  const fixed = await invert({ denoiser, image: a.latents, plan, scale: lambda, fixedPointIterations: 2 })
+  const a3 = await sample({ denoiser, guider: cfgPlusPlus({ scale: lambda }), sampler: sampler(), plan, latents: fixed.latents })
   // CFG
   const b = await sample({ denoiser, guider: cfg({ scale: cfgScale }), sampler: sampler(), plan, shape, seed })
   const lb = await invertCfg(denoiser, b.latents, plan, cfgScale)

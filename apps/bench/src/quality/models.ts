@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { euler, ddim, dpmpp2m, type Sampler, type SamplingPlan } from '@guidekit/core'
 import { fashionModel, type FashionModelName } from '@guidekit/models-fashion'
-import { classConditionalDenoiser, loadClassConditionalModel, planFromCard, type ClassConditionalDenoiser, type ClassConditionalModel } from '@guidekit/onnx'
+import { classConditionalDenoiser, loadClassConditionalDenoiser, loadClassConditionalModel, planFromCard, type ClassConditionalDenoiser, type ClassConditionalModel } from '@guidekit/onnx'
 
 export type GeneratorName = 'fashion-dit' | 'fashion-unet'
 
@@ -46,10 +46,10 @@ export async function loadGenerator(name: GeneratorName, threads: number): Promi
   if (!path) return { skipped: `${name} is not trained yet (no ONNX file and card in packages/models-fashion/models)` }
   const sessionOptions = { threads, interOpThreads: 1, graphOptimizationLevel: 'all' as const }
   const model = await loadClassConditionalModel(path, { sessionOptions })
-  const denoiser = await classConditionalDenoiser({ model, classes: [0] })
+  const denoiser = classConditionalDenoiser({ model, classes: [0] })
   let rl: ClassConditionalDenoiser | undefined
   const rlPath = name === 'fashion-dit' ? modelPath('fashion-dit-rl') : undefined
-  if (rlPath) rl = await classConditionalDenoiser({ models: { base: model, tuned: rlPath }, classes: [0], sessionOptions })
+  if (rlPath) rl = await loadClassConditionalDenoiser({ models: { base: model, tuned: rlPath }, classes: [0], sessionOptions })
   // Flow models: Euler is flow-matching Euler. VP (epsilon) models: DDIM and DPM-Solver++(2M).
   const samplers: Record<string, () => Sampler> = model.family === 'flow' ? { euler } : { ddim: () => ddim(), 'dpm++2m': dpmpp2m }
   return {

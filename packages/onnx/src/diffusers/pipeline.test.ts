@@ -91,13 +91,13 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     const sigma = 3
     const scale = Math.sqrt(1 + sigma * sigma)
     const x0 = new Tensor(xVp.batchSlice(0).data.map((v) => v * scale), [1, 4, 8, 8])
-    const [pos, neg] = await d.predict({ x: x0, sigma, timestep: golden.unet.timestep, branches: [{ role: 'positive' }, { role: 'negative' }] })
+    const [pos, neg] = await d.predict({ step: 0, steps: 1, x: x0, sigma, timestep: golden.unet.timestep, branches: [{ role: 'positive' }, { role: 'negative' }] })
     expect(d.modelCalls).toBe(1)
     const eps = new Float32Array(2 * 256)
     eps.set(pos!.noise.data, 0)
     // the golden's second item has x_vp = detInput item 1 with the '' context: evaluate it as the negative branch
     const x1 = new Tensor(xVp.batchSlice(1).data.map((v) => v * scale), [1, 4, 8, 8])
-    const [neg1] = await d.predict({ x: x1, sigma, timestep: golden.unet.timestep, branches: [{ role: 'negative' }] })
+    const [neg1] = await d.predict({ step: 0, steps: 1, x: x1, sigma, timestep: golden.unet.timestep, branches: [{ role: 'negative' }] })
     eps.set(neg1!.noise.data, 256)
     expectSummary(eps, golden.unet.outSample)
     // epsilon -> x0 in the VE cast
@@ -113,7 +113,7 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     expect(sd.io.unet.inputs.get('timestep')?.dtype).toBe(dtype)
     const d = await sd.denoiser({ prompt: 'a photo of a cat' })
     const x = new Tensor(detInput([2, 4, 8, 8]).batchSlice(0).data.slice(), [1, 4, 8, 8])
-    const [p] = await d.predict({ x, sigma: 0, timestep: golden.unet.timestep, branches: [{ role: 'positive' }] })
+    const [p] = await d.predict({ step: 0, steps: 1, x, sigma: 0, timestep: golden.unet.timestep, branches: [{ role: 'positive' }] })
     p!.noise.data.slice(0, 8).forEach((v, i) => expect(Math.abs(v - (golden.unet.outSample.first[i] as number))).toBeLessThan(1e-4))
   })
 
@@ -122,7 +122,7 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     expect(sd.io.unet.inputs.get('encoder_hidden_states')?.dtype).toBe('float16')
     const d = await sd.denoiser({ prompt: 'a photo of a cat' })
     const x = new Tensor(detInput([2, 4, 8, 8]).batchSlice(0).data.slice(), [1, 4, 8, 8])
-    const [p] = await d.predict({ x, sigma: 0, timestep: golden.unet.timestep, branches: [{ role: 'positive' }] })
+    const [p] = await d.predict({ step: 0, steps: 1, x, sigma: 0, timestep: golden.unet.timestep, branches: [{ role: 'positive' }] })
     // outputs are ~0.03: fp16 (11-bit mantissa) keeps them to ~1e-4
     p!.noise.data.slice(0, 8).forEach((v, i) => expect(Math.abs(v - (golden.unet.outSample.first[i] as number))).toBeLessThan(5e-4))
   })
@@ -132,6 +132,12 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     expect(sd.io.textEncoder.inputs.get('input_ids')?.dtype).toBe('int64')
     const emb = await sd.encodePrompts(golden.textEncoder.prompts)
     expectSummary(emb.data, golden.textEncoder.lastHiddenState)
+  })
+
+  it('disposes idempotently', async () => {
+    const sd = await loadDiffusersPipeline(dir, { sessionOptions: { threads: 1 } })
+    await sd.dispose()
+    await expect(sd.dispose()).resolves.toBeUndefined()
   })
 
   it('decodes latents with the VAE to RGB in [0, 1]', async () => {
@@ -184,7 +190,7 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     })
     const sd = await load()
     const d = await sd.denoiser({ prompt: 'a cat', batch: 2 })
-    await expect(d.predict({ x: Tensor.zeros([1, 4, 8, 8]), sigma: 1, timestep: 500, branches: [{ role: 'positive' }] })).rejects.toMatchObject({ code: 'INPUT_MISMATCH' })
-    await expect(d.predict({ x: Tensor.zeros([2, 4, 8, 8]), sigma: 1, timestep: 500, branches: [{ role: 'positive', model: 'tuned' }] })).rejects.toThrow(/one UNet/)
+    await expect(d.predict({ step: 0, steps: 1, x: Tensor.zeros([1, 4, 8, 8]), sigma: 1, timestep: 500, branches: [{ role: 'positive' }] })).rejects.toMatchObject({ code: 'INPUT_MISMATCH' })
+    await expect(d.predict({ step: 0, steps: 1, x: Tensor.zeros([2, 4, 8, 8]), sigma: 1, timestep: 500, branches: [{ role: 'positive', model: 'tuned' }] })).rejects.toThrow(/one UNet/)
   })
 })

@@ -72,6 +72,7 @@ export interface DiffusersPipeline {
   denoiser(options: PromptDenoiserOptions): Promise<PromptDenoiser>
   /** Decodes final latents (unscaled by 0.18215 here) to RGB `[B, 3, 8h, 8w]` in [0, 1]. */
   decode(latents: Tensor, options?: { readonly signal?: AbortSignal }): Promise<Tensor>
+  /** Releases the three sessions; safe to call more than once. */
   dispose(): Promise<void>
 }
 
@@ -142,7 +143,9 @@ export async function loadDiffusersPipeline(directory: string, options: Diffuser
     sessions.push(session)
     return { session, inputs: sessionInputs(session), outputs: sessionOutputs(session), name: `${component}/model.onnx` }
   }
-  const release = () => Promise.all(sessions.map((s) => s.release())).then(() => undefined)
+  // Idempotent: dispose() may be called any number of times (ORT throws on a second release).
+  let released: Promise<void> | undefined
+  const release = (): Promise<void> => (released ??= Promise.all(sessions.map((s) => s.release())).then(() => undefined))
   try {
     const text = await open('text_encoder')
     const unet = await open('unet')

@@ -13,6 +13,8 @@ export interface DiffusersSchedulerConfig {
   readonly timestepSpacing: TimestepSpacing
   /** What the UNet predicts: `'epsilon'` (SD1.x, SD2-base) or `'v_prediction'` (SD2 768). */
   readonly predictionType: 'epsilon' | 'v_prediction' | 'sample'
+  /** DDIM's last step goes to alpha 1 (`true`, DDIMScheduler's default) or to abar[0] (`false`, SD1.5's config). */
+  readonly setAlphaToOne: boolean
 }
 
 /**
@@ -52,6 +54,7 @@ export function parseSchedulerConfig(json: unknown, where = 'scheduler_config.js
     stepsOffset: num('steps_offset', 0),
     timestepSpacing: spacing,
     predictionType,
+    setAlphaToOne: typeof c.set_alpha_to_one === 'boolean' ? c.set_alpha_to_one : c._class_name === 'DDIMScheduler',
   }
 }
 
@@ -60,8 +63,13 @@ export function scheduleFromConfig(config: DiffusersSchedulerConfig): VpSchedule
   return vpSchedule({ betaSchedule: config.betaSchedule, betaStart: config.betaStart, betaEnd: config.betaEnd, trainSteps: config.trainSteps })
 }
 
-/** A sampling plan with the config's spacing and steps offset (overridable). */
+/**
+ * A sampling plan with the config's spacing and steps offset (overridable). A `DDIMScheduler` config gets
+ * diffusers' DDIM plan (`ddim: true`, ending per `set_alpha_to_one`), so `ddim()` reproduces diffusers for
+ * every spacing and step count; pass `ddim: false` for another plan (e.g. Karras sigmas).
+ */
 export function planFromConfig(config: DiffusersSchedulerConfig, schedule: VpSchedule, options: VpPlanOptions): SamplingPlan {
   const spacing = options.spacing ?? config.timestepSpacing
-  return vpPlan(schedule, { ...options, spacing, stepsOffset: options.stepsOffset ?? (spacing === 'leading' ? config.stepsOffset : 0) })
+  const ddim: Partial<VpPlanOptions> = config.className === 'DDIMScheduler' ? { ddim: true, final: config.setAlphaToOne ? 'zero' : 'first-train-step' } : {}
+  return vpPlan(schedule, { ...ddim, ...options, spacing, stepsOffset: options.stepsOffset ?? (spacing === 'leading' ? config.stepsOffset : 0) })
 }

@@ -1,5 +1,5 @@
 // Grouping a request's branches into one batched model call per model, and splitting the output back.
-import { GuidekitError, Tensor, gatherBatch } from '@guidekit/core'
+import { GuidekitError, type Tensor, gatherBatch } from '@guidekit/core'
 import type { Branch } from '@guidekit/core'
 
 /** One branch's slice of a batched call: which batch items of x it evaluates, and where they land. */

@@ -1,7 +1,7 @@
 // Session I/O: discovering inputs/outputs from session metadata, checking them against what a model card
 // or the diffusers export declares, and converting between guidekit's float32 tensors and ORT tensors.
 import { GuidekitError, float16ToFloat32, float32ToFloat16 } from '@guidekit/core'
-import * as ort from 'onnxruntime-node'
+import { type InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common'
 
 /** One input or output as the session declares it. `shape` is `[]` for a scalar or an unknown shape. */
 export interface IoInfo {
@@ -21,7 +21,7 @@ export interface IoExpectation {
   readonly ranks?: readonly number[]
 }
 
-function describe(list: readonly ort.InferenceSession.ValueMetadata[]): Map<string, IoInfo> {
+function describe(list: readonly InferenceSession.ValueMetadata[]): Map<string, IoInfo> {
   const out = new Map<string, IoInfo>()
   for (const m of list) {
     out.set(m.name, m.isTensor ? { name: m.name, dtype: m.type, shape: [...m.shape] } : { name: m.name, dtype: 'non-tensor', shape: [] })
@@ -29,11 +29,11 @@ function describe(list: readonly ort.InferenceSession.ValueMetadata[]): Map<stri
   return out
 }
 
-export function sessionInputs(session: ort.InferenceSession): Map<string, IoInfo> {
+export function sessionInputs(session: InferenceSession): Map<string, IoInfo> {
   return describe(session.inputMetadata)
 }
 
-export function sessionOutputs(session: ort.InferenceSession): Map<string, IoInfo> {
+export function sessionOutputs(session: InferenceSession): Map<string, IoInfo> {
   return describe(session.outputMetadata)
 }
 
@@ -85,31 +85,31 @@ export function checkIo(model: string, kind: 'input' | 'output', actual: Map<str
 }
 
 /** A float feed in the dtype the model declares (float16 is converted at the edge). */
-export function floatFeed(data: Float32Array, shape: readonly number[], dtype: string): ort.Tensor {
-  if (dtype === 'float16') return new ort.Tensor('float16', float32ToFloat16(data), [...shape])
-  return new ort.Tensor('float32', data, [...shape])
+export function floatFeed(data: Float32Array, shape: readonly number[], dtype: string): OrtTensor {
+  if (dtype === 'float16') return new OrtTensor('float16', float32ToFloat16(data), [...shape])
+  return new OrtTensor('float32', data, [...shape])
 }
 
 /** A feed of (integer or float) values in whatever numeric dtype the model declares. */
-export function numericFeed(values: readonly number[], shape: readonly number[], dtype: string): ort.Tensor {
+export function numericFeed(values: readonly number[], shape: readonly number[], dtype: string): OrtTensor {
   switch (dtype) {
     case 'int64':
-      return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(Math.round(v))), [...shape])
+      return new OrtTensor('int64', BigInt64Array.from(values, (v) => BigInt(Math.round(v))), [...shape])
     case 'int32':
-      return new ort.Tensor('int32', Int32Array.from(values, (v) => Math.round(v)), [...shape])
+      return new OrtTensor('int32', Int32Array.from(values, (v) => Math.round(v)), [...shape])
     case 'float16':
-      return new ort.Tensor('float16', float32ToFloat16(Float32Array.from(values)), [...shape])
+      return new OrtTensor('float16', float32ToFloat16(Float32Array.from(values)), [...shape])
     case 'float32':
-      return new ort.Tensor('float32', Float32Array.from(values), [...shape])
+      return new OrtTensor('float32', Float32Array.from(values), [...shape])
     case 'float64':
-      return new ort.Tensor('float64', Float64Array.from(values), [...shape])
+      return new OrtTensor('float64', Float64Array.from(values), [...shape])
     default:
       throw new GuidekitError('UNSUPPORTED', `Unsupported input dtype ${dtype}; guidekit feeds int32, int64, float16, float32 or float64.`)
   }
 }
 
 /** Reads a float output (float32 or float16) as float32. */
-export function readFloat(tensor: ort.Tensor | undefined, model: string, name: string): { data: Float32Array; shape: number[] } {
+export function readFloat(tensor: OrtTensor | undefined, model: string, name: string): { data: Float32Array; shape: number[] } {
   if (!tensor) throw new GuidekitError('MODEL_ERROR', `${model} returned no output '${name}'.`)
   if (tensor.type === 'float32') return { data: tensor.data as Float32Array, shape: [...tensor.dims] }
   if (tensor.type === 'float16') return { data: float16ToFloat32(tensor.data as Uint16Array), shape: [...tensor.dims] }
@@ -125,15 +125,16 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /** Runs a session, wrapping runtime failures in `MODEL_ERROR` and honouring the abort signal. */
 export async function runSession(
-  session: ort.InferenceSession,
-  feeds: Record<string, ort.Tensor>,
+  session: InferenceSession,
+  feeds: Record<string, OrtTensor>,
   model: string,
   signal?: AbortSignal,
-): Promise<ort.InferenceSession.ReturnType> {
+  runOptions?: InferenceSession.RunOptions,
+): Promise<InferenceSession.ReturnType> {
   throwIfAborted(signal)
-  let result: ort.InferenceSession.ReturnType
+  let result: InferenceSession.ReturnType
   try {
-    result = await session.run(feeds)
+    result = runOptions ? await session.run(feeds, runOptions) : await session.run(feeds)
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause)
     const shapes = Object.entries(feeds)

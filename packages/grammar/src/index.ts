@@ -1,0 +1,7 @@
+export { parseSpec, parseSpecList } from './spec-parser.js'
+export type { SpecNode, SpecParam } from './spec-parser.js'
+export { buildGuidance, guidanceHelp } from './guidance.js'
+export type { BuildContext, BuiltGuidance } from './guidance.js'
+export { buildSampler, samplerHelp } from './samplers.js'
+export { formatParameters, parseParameters } from './parameters.js'
+export type { ImageParameters } from './parameters.js'
