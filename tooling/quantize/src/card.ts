@@ -1,6 +1,8 @@
-// The card of an int8 model: the fp32 card's interface, architecture and training, plus what it was derived
-// from and how. Quality metrics are not copied (they belong to the fp32 weights): the int8 gate
-// (`pnpm bench:int8-gate --write-card`) adds the int8 model's own.
+// The card of an int8 model, in @guidekit/onnx's card schema: the fp32 card's interface, schedule,
+// architecture, training and defaults, plus `precision: 'int8'`, `derivedFrom: '<fp32 name>'` (the CLI finds
+// `<name>-int8.card.json` next to `<name>.card.json` by it) and how it was made (`quantization`, with the
+// fp32 file's SHA-256). Quality metrics are not copied (they belong to the fp32 weights): the int8 gate
+// (`pnpm bench:int8-gate --write-card`) adds the int8 model's own, `metrics.qualityGate` and `msPerImage`.
 import type { Deviation } from './measure.js'
 
 export interface QuantizeReport {
@@ -32,10 +34,11 @@ export function int8Card(input: Int8CardInput): Record<string, unknown> {
     name,
     description: `${String(fp32.description)} int8 weights (derived from ${String(fp32.name)} by tooling/quantize) for ONNX Runtime's CPU provider.`,
     precision: 'int8',
-    derivedFrom: { name: fp32.name, file: onnx.file, sha256: input.fp32Sha256 },
+    derivedFrom: String(fp32.name),
     onnx: { ...onnx, file: `${name}.onnx`, domains: ['ai.onnx', 'com.microsoft'] },
     quantization: {
       command: input.command,
+      fp32: { file: onnx.file, sha256: input.fp32Sha256 },
       weights: 's8, symmetric, one scale per output channel (max |w| / 127), zero point 0',
       activations: report.qlinearConv
         ? 'u8 per tensor: dynamic (min/max of each call) for MatMul/Gemm, static (MinMax calibration) for Conv'

@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { GuidekitError, checkNumber } from '@guidekit/core'
-import { locateModel, readModelCard } from '@guidekit/onnx'
+import { GuidekitError, checkNumber, guidekitErrorCodes, type GuidekitErrorCode } from '@guidekit/core'
+import { locateModel, parseGeneratorCard, readModelCard } from '@guidekit/onnx'
 import { int8Card, int8Name, type QuantizeReport } from './card.js'
 import { trainingFeeds } from './data.js'
 import { calibrate, compareModels } from './measure.js'
@@ -30,7 +30,8 @@ function python(args: string[]): Record<string, unknown> {
   if (r.error) throw new GuidekitError('UNSUPPORTED', `Cannot run ${PYTHON}: ${r.error.message}. The rewrite needs Debian's python3 with python3-onnx.`, { cause: r.error })
   if (r.status !== 0) {
     const m = /error ([A-Z_]+): (.*)/s.exec(r.stderr)
-    throw new GuidekitError(m?.[1] ?? 'MODEL_ERROR', m?.[2]?.trim() ?? `quantize.py failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`)
+    const code = guidekitErrorCodes.find((c) => c === m?.[1]) ?? 'MODEL_ERROR'
+    throw new GuidekitError(code, m?.[2]?.trim() ?? `quantize.py failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}`)
   }
   return JSON.parse(r.stdout.trim().split('\n').slice(-1)[0] as string) as Record<string, unknown>
 }
@@ -92,6 +93,7 @@ export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeR
       validation: { ...deviation, images: `Fashion-MNIST train ${offset}..${offset + validationRows / 2 - 1}, noised to the 30-step plan's timesteps, class and null label` },
       command: `pnpm quantize ${options.model}`,
     })
+    parseGeneratorCard(int8, outCard) // the card the CLI and models-fashion will read: same schema as every card
     writeFileSync(outCard, `${JSON.stringify(int8, null, 2)}\n`)
     return { onnxPath: outOnnx, cardPath: outCard, card: int8 }
   } finally {

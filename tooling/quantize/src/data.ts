@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { GuidekitError, randn } from '@guidekit/core'
 import { readIdxImages, readIdxLabels } from '@guidekit/eval'
-import { planFromCard, scheduleFromCard, type ModelCard } from '@guidekit/onnx'
+import { planFromCard, scheduleFromCard, type AnyModelCard } from '@guidekit/onnx'
 
 /** The three inputs of a guidekit generator for `rows` rows. */
 export interface ModelFeeds {
@@ -39,8 +39,9 @@ function readGz(path: string): Uint8Array {
  * Flow cards: x_t = (1 - t) x0 + t noise with t = timestep / trainSteps. VP cards: the model input
  * sqrt(abar_t) x0 + sqrt(1 - abar_t) noise (the sampler's x divided by sqrt(1 + sigma^2)).
  */
-export function trainingFeeds(card: ModelCard, options: { readonly rows: number; readonly offset: number; readonly seed: number }): ModelFeeds {
+export function trainingFeeds(card: AnyModelCard, options: { readonly rows: number; readonly offset: number; readonly seed: number }): ModelFeeds {
   const { rows, offset, seed } = options
+  if (card.kind !== 'generator') throw new GuidekitError('UNSUPPORTED', `${card.name} is a ${card.kind} card; model inputs are built only for class-conditional generators.`)
   if (!Number.isInteger(rows) || rows < 2 || rows % 2 !== 0) {
     throw new GuidekitError('INVALID_ARGUMENT', `rows must be an even integer >= 2 (CFG pairs), got ${rows}.`)
   }

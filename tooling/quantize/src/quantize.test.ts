@@ -3,12 +3,13 @@
 // fp32 on real inputs, the card, and the errors. Needs /usr/bin/python3 with Debian's onnx and the
 // Fashion-MNIST IDX files; skips, saying why, without them.
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GuidekitError } from '@guidekit/core'
-import { readModelCard } from '@guidekit/onnx'
+import { parseGeneratorCard, readModelCard } from '@guidekit/onnx'
 import * as ort from 'onnxruntime-node'
 import { afterAll, describe, expect, it } from 'vitest'
 import { quantizeModel } from './cli.js'
@@ -80,9 +81,11 @@ describe.skipIf(why !== '')('pnpm quantize', () => {
     expect(q.validation.relativeRms).toBeGreaterThan(0) // it is int8
     expect(q.validation.relativeRms).toBeLessThan(0.03)
     const card = JSON.parse(readFileSync(r.cardPath, 'utf8')) as Record<string, unknown>
-    expect(card).toMatchObject({ name: 'tiny-dit-int8', precision: 'int8', derivedFrom: { name: 'tiny-dit', file: 'tiny-dit.onnx' }, onnx: { file: 'tiny-dit-int8.onnx' } })
-    expect((card.derivedFrom as { sha256: string }).sha256).toMatch(/^[0-9a-f]{64}$/)
+    // The variant card the CLI's --precision finds: <name>-int8.card.json with derivedFrom = the fp32 model's name.
+    expect(card).toMatchObject({ name: 'tiny-dit-int8', precision: 'int8', derivedFrom: 'tiny-dit', onnx: { file: 'tiny-dit-int8.onnx' }, quantization: { fp32: { file: 'tiny-dit.onnx' } } })
+    expect((card.quantization as { fp32: { sha256: string } }).fp32.sha256).toBe(createHash('sha256').update(readFileSync(src)).digest('hex'))
     expect(card.metrics).toBeUndefined() // the gate adds the int8 model's own metrics
+    expect(parseGeneratorCard(card).precision).toBe('int8')
     expect(readModelCard(r.cardPath).parameterization).toBe('flow-velocity') // still a valid guidekit card
   })
 

@@ -1,6 +1,6 @@
 // Where the int8 model of a shipped fp32 generator is: `<name>-int8.onnx` and its card next to the fp32 file
-// (packages/models-fashion/models, or GUIDEKIT_MODELS_DIR), as `pnpm quantize` writes them. models-fashion
-// does not register the int8 files (yet), so they are found by path.
+// (packages/models-fashion/models, or GUIDEKIT_MODELS_DIR), as `pnpm quantize` writes them (the same place
+// the CLI's `--precision` looks for `<name>-int8.card.json`).
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
@@ -39,7 +39,7 @@ export const GATE_IMAGES = 1000
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
 /**
- * The int8 model's gate result for the current files: the int8 card's `gate` block (written by
+ * The int8 model's gate result for the current files: the int8 card's `metrics.qualityGate` (written by
  * `bench:int8-gate --write-card`), else `<resultsDir>/int8-gate/<name>.json`, each only if it was measured
  * on these exact weights (SHA-256). `undefined` when neither matches.
  */
@@ -47,14 +47,15 @@ export function int8Quality(pair: PrecisionPair, resultsDir: string): Int8Qualit
   if (!pair.int8) return undefined
   const int8Sha = sha256(pair.int8)
   const cardPath = pair.int8.replace(/\.onnx$/, '.card.json')
-  const card = JSON.parse(readFileSync(cardPath, 'utf8')) as { gate?: { passed: boolean; images: number; int8Sha256: string; fp32: { accuracy: number; frechetDistance: number } }; metrics?: { byScale?: { accuracy: number; frechetDistance: number }[] } }
-  const own = card.metrics?.byScale?.[0]
-  if (card.gate && own && card.gate.int8Sha256 === int8Sha) {
-    return { images: card.gate.images, fdFp32: card.gate.fp32.frechetDistance, fdInt8: own.frechetDistance, accFp32: card.gate.fp32.accuracy, accInt8: own.accuracy, passed: card.gate.passed, source: `int8 card (${basename(cardPath)}: gate, metrics)` }
+  type Side = { accuracy: number; frechetDistance: number }
+  const card = JSON.parse(readFileSync(cardPath, 'utf8')) as { metrics?: { qualityGate?: { passed: boolean; images: number; int8Sha256: string; fp32: Side; int8: Side } } }
+  const gate = card.metrics?.qualityGate
+  if (gate && gate.int8Sha256 === int8Sha) {
+    return { images: gate.images, fdFp32: gate.fp32.frechetDistance, fdInt8: gate.int8.frechetDistance, accFp32: gate.fp32.accuracy, accInt8: gate.int8.accuracy, passed: gate.passed, source: `int8 card (${basename(cardPath)}: metrics.qualityGate)` }
   }
   const cached = join(resultsDir, 'int8-gate', `${pair.name}.json`)
   if (!existsSync(cached)) return undefined
-  const g = JSON.parse(readFileSync(cached, 'utf8')) as { images: number; passed: boolean; fp32: { accuracy: number; frechetDistance: number; sha256: string }; int8: { accuracy: number; frechetDistance: number; sha256: string } }
+  const g = JSON.parse(readFileSync(cached, 'utf8')) as { images: number; passed: boolean; fp32: Side & { sha256: string }; int8: Side & { sha256: string } }
   if (g.int8.sha256 !== int8Sha || g.fp32.sha256 !== sha256(pair.fp32)) return undefined
   return { images: g.images, fdFp32: g.fp32.frechetDistance, fdInt8: g.int8.frechetDistance, accFp32: g.fp32.accuracy, accInt8: g.int8.accuracy, passed: g.passed, source: `cached gate result (${relative(process.cwd(), cached)})` }
 }
