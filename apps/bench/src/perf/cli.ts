@@ -50,6 +50,7 @@ const repeats = Number(values.repeats ?? (values.quick ? 3 : 5))
 const outDir = resolve(values.out as string)
 const sessionOptions = { threads, interOpThreads: 1, graphOptimizationLevel: 'all' as const }
 const loadStart = loadavg()[0] as number
+const startedAt = performance.now()
 
 const dit = precisionPair('fashion-dit')
 if (!dit) {
@@ -220,6 +221,7 @@ const result = {
     appNote: app.note,
     unetNote: unetNote || undefined,
     loadAverage: { start: loadStart, end: loadavg()[0] },
+    wallSeconds: Math.round((performance.now() - startedAt) / 1000),
   },
   kernels,
   attention,
@@ -227,7 +229,7 @@ const result = {
 }
 mkdirSync(outDir, { recursive: true })
 writeFileSync(join(outDir, 'perf.json'), `${JSON.stringify(result, null, 2)}\n`)
-const md = markdown(result, { command: `pnpm bench:perf${values.quick ? ' --quick' : ''}`, kernels, attention })
+const md = markdown(result, { command: ['pnpm bench:perf', ...process.argv.slice(2)].join(' '), kernels, attention })
 writeFileSync(join(outDir, 'perf.md'), md.file)
 if (values.json) console.log(JSON.stringify(result))
 else console.log(md.summary)

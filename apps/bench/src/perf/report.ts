@@ -41,6 +41,7 @@ interface PerfResult {
     readonly ortVsTorchMaxAbsDiff: number | null
     readonly torchTrajectoryDiff: Readonly<Record<string, number>>
     readonly loadAverage: { start: number; end: number | undefined }
+    readonly wallSeconds: number
   }
   readonly measuredAt: string
 }
@@ -68,7 +69,7 @@ export function markdown(r: PerfResult, o: { command: string; kernels: unknown; 
   const diffs = Object.entries(r.details.torchTrajectoryDiff).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')
   const file = `# Performance benchmark
 
-Command: \`${o.command}\`, measured ${r.measuredAt} with ${r.trajectory.threads} threads (load average ${f(r.details.loadAverage.start, 2)} at the start, ${f(r.details.loadAverage.end, 2)} at the end: on a shared machine, absolute times vary between runs; the rows of one run are comparable).
+Command: \`${o.command}\`, measured ${r.measuredAt} with ${r.trajectory.threads} threads (load average ${f(r.details.loadAverage.start, 2)} at the start, ${f(r.details.loadAverage.end, 2)} at the end: on a shared machine, absolute times vary between runs; the rows of one run are comparable); the whole run took ${r.details.wallSeconds} s.
 
 **What is compared with what.** The same fashion-dit weights (PyTorch reads them from the shipped ONNX file), the same trajectory (Euler, ${r.trajectory.steps} steps, CFG 3 with both branches in one call of 2B rows, classes i mod 10), the same batch sizes and threads. PyTorch runs in every mode a user can pick in torch ${r.details.torchVersion ?? 'n/a'} on this CPU (fp32 eager, bf16 autocast, TorchScript trace + freeze in fp32 and bf16); guidekit + ONNX Runtime in each precision (int8: \`pnpm quantize\`). All are timed in rotating order after a warm-up, ${r.details.repeats} trajectories each; a cell is the median trajectory time / batch. int8 counts as shipped only after passing the quality gate at 1000 images (\`pnpm bench:int8-gate\`).
 
