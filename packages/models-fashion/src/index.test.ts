@@ -181,7 +181,8 @@ describe('fashionModel', () => {
     })
 
     it('passed its 1000-image quality gate on these weights, and both cards carry msPerImage', () => {
-      const gate = card.metrics?.qualityGate as { passed: boolean; images: number; int8Sha256: string; fp32: { accuracy: number; frechetDistance: number }; int8: { accuracy: number; frechetDistance: number } }
+      const gate = card.metrics?.qualityGate as undefined | { passed: boolean; images: number; int8Sha256: string; fp32: { accuracy: number; frechetDistance: number }; int8: { accuracy: number; frechetDistance: number } }
+      if (!gate) throw new Error(`no metrics.qualityGate in ${name}-int8.card.json: run pnpm bench:int8-gate --model ${name} --images 1000 --write-card`)
       expect(gate.images).toBe(1000)
       expect(gate.int8Sha256).toBe(sha256(onnxPath))
       expect(gate.passed).toBe(gate.int8.frechetDistance <= 1.05 * gate.fp32.frechetDistance && gate.int8.accuracy >= gate.fp32.accuracy - 0.01)
