@@ -125,7 +125,7 @@ describe('fashionModel', () => {
   // The cards are only worth their metrics if the files draw what the cards say: sample each generator
   // through guidekit with the card's own plan and let the shipped evaluator name the classes.
   const drawn = [
-    ...(['fashion-dit', 'fashion-unet'] as const).map((name) => ({ name, ...fashionModel(name) })),
+    ...(['fashion-dit', 'fashion-unet'] as const).map((name) => fashionModel(name)),
     ...int8Variants.filter((n) => n !== 'fashion-dit-rl').map((n) => {
       const cardPath = int8CardOf(n)
       return { name: `${n}-int8`, card: parseGeneratorCard(JSON.parse(readFileSync(cardPath, 'utf8')), cardPath), onnxPath: cardPath.replace(/\.card\.json$/, '.onnx') }
