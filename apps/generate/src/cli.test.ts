@@ -154,10 +154,12 @@ describe('the shipped fashion models', () => {
     const out = fresh()
     const base = await run(['generate', '--class', 'sneaker', '--steps', '3', '--out', join(out, 'a.png'), '--json', '--quiet'])
     expect(base.code).toBe(0)
-    expect(summaryOf(base)).toMatchObject({ model: 'fashion-dit', nfe: 6 })
+    // The default precision is the fastest that passed its quality gate: fashion-dit or its int8 variant.
+    const ran = summaryOf(base).precision?.precision === 'int8' ? 'fashion-dit-int8' : 'fashion-dit'
+    expect(summaryOf(base)).toMatchObject({ model: ran, nfe: 6 })
     const draft = await run(['generate', '--class', 'sneaker', '--steps', '4', '--attention', 'draft:keep=0.25,dense-steps=0.25', '--out', join(out, 'b.png'), '--json', '--quiet'])
     expect(draft.code).toBe(0)
-    expect(summaryOf(draft).attention).toMatchObject({ sites: { 'fashion-dit': 6 }, denseRuns: 1, sparseRuns: 3 })
+    expect(summaryOf(draft).attention).toMatchObject({ sites: { [ran]: 6 }, denseRuns: 1, sparseRuns: 3 })
   })
 
   it.skipIf(!built('fashion-dit') || !built('fashion-dit-rl'))('rlg uses the shipped RL model by default', async () => {

@@ -45,7 +45,8 @@ describe.skipIf(!built('fashion-dit'))('a second export of the fashion DiT, from
     const common = ['generate', '--class', 'sneaker,bag,dress', '--count', '3', '--seed', '3', '--steps', '6', '--guidance', 'cfg:scale=3', '--json', '--quiet', ...extra]
     const a = fresh()
     const b = fresh()
-    const shipped = await run([...common, '--model', 'fashion-dit', '--out', a])
+    // --precision fp32: the shipped model may default to its int8 variant once that passed its gate; the second export is fp32.
+    const shipped = await run([...common, '--model', 'fashion-dit', '--precision', 'fp32', '--out', a])
     const second = await run([...common, '--model', card, '--out', b])
     expect(shipped.stderr).toBe('')
     expect(second.stderr).toBe('')

@@ -1,13 +1,20 @@
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cfg } from '@guidekit/cfg'
 import { GuidekitError, euler, sample } from '@guidekit/core'
-import { loadClassConditionalDenoiser, openSession, planFromCard } from '@guidekit/onnx'
+import { loadClassConditionalDenoiser, openSession, parseGeneratorCard, planFromCard } from '@guidekit/onnx'
 import { Tensor as OrtTensor } from 'onnxruntime-common'
 import { fashionModel, fashionModelNames } from './index.js'
 
 const generatorInputs = ['sample', 'timestep', 'class_labels']
+const generators = ['fashion-dit', 'fashion-unet', 'fashion-dit-rl'] as const
+// Reduced-precision variants ship as `<name>-int8.onnx` + `<name>-int8.card.json` next to the model (made by
+// `pnpm quantize`, gated by `pnpm bench:int8-gate --write-card`); the CLI's --precision finds them there.
+const int8CardOf = (name: string) => join(dirname(fashionModel('fashion-eval').cardPath), `${name}-int8.card.json`)
+const int8Variants = generators.filter((name) => existsSync(int8CardOf(name)))
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
 describe('fashionModel', () => {
   it.each(fashionModelNames)('%s: card parses and names its files', (name) => {
@@ -92,8 +99,9 @@ describe('fashionModel', () => {
     expect(card.metrics?.testAccuracy).toBeGreaterThanOrEqual(0.9)
   })
 
-  it('ships less than 60 MB of model files', () => {
-    const total = fashionModelNames.reduce((sum, name) => sum + statSync(fashionModel(name).onnxPath).size, 0)
+  it('ships less than 60 MB of model files (int8 variants included)', () => {
+    const variants = int8Variants.map((name) => int8CardOf(name).replace(/\.card\.json$/, '.onnx'))
+    const total = [...fashionModelNames.map((name) => fashionModel(name).onnxPath), ...variants].reduce((sum, path) => sum + statSync(path).size, 0)
     expect(total).toBeLessThan(60e6)
   })
 
@@ -116,8 +124,14 @@ describe('fashionModel', () => {
 
   // The cards are only worth their metrics if the files draw what the cards say: sample each generator
   // through guidekit with the card's own plan and let the shipped evaluator name the classes.
-  it.each(['fashion-dit', 'fashion-unet'] as const)('%s draws the classes it is asked for (shipped evaluator, CFG 3)', async (name) => {
-    const { card, onnxPath } = fashionModel(name)
+  const drawn = [
+    ...(['fashion-dit', 'fashion-unet'] as const).map((name) => fashionModel(name)),
+    ...int8Variants.filter((n) => n !== 'fashion-dit-rl').map((n) => {
+      const cardPath = int8CardOf(n)
+      return { name: `${n}-int8`, card: parseGeneratorCard(JSON.parse(readFileSync(cardPath, 'utf8')), cardPath), onnxPath: cardPath.replace(/\.card\.json$/, '.onnx') }
+    }),
+  ]
+  it.each(drawn)('$name draws the classes it is asked for (shipped evaluator, CFG 3)', async ({ card, onnxPath }) => {
     const classes = Array.from({ length: 20 }, (_, i) => i % 10)
     const denoiser = await loadClassConditionalDenoiser({ model: onnxPath, classes, sessionOptions: { threads: 1 } })
     const evaluator = await openSession(fashionModel('fashion-eval').onnxPath, { threads: 1 })
@@ -136,5 +150,45 @@ describe('fashionModel', () => {
       await denoiser.dispose()
       await evaluator.release()
     }
+  })
+
+  it('ships an int8 fashion-dit (the variant the CLI picks with --precision int8)', () => {
+    expect(int8Variants).toContain('fashion-dit')
+  })
+
+  describe.each(int8Variants)('%s-int8', (name) => {
+    const cardPath = int8CardOf(name)
+    const raw = JSON.parse(readFileSync(cardPath, 'utf8')) as { quantization: { fp32: { file: string; sha256: string } } }
+    const card = parseGeneratorCard(raw, cardPath)
+    const own = fashionModel(name)
+    const onnxPath = join(dirname(cardPath), card.onnx.file)
+
+    it('is a variant card of its fp32 model: same interface, schedule, classes and defaults', () => {
+      expect(card).toMatchObject({ name: `${name}-int8`, precision: 'int8', derivedFrom: name, cardVersion: 2 })
+      expect(card.onnx.file).toBe(`${name}-int8.onnx`)
+      expect(own.card.precision ?? 'fp32').toBe('fp32')
+      for (const key of ['parameterization', 'schedule', 'image', 'classes', 'nullClass', 'defaults'] as const) expect(card[key], key).toEqual(own.card[key])
+      expect(card.onnx.inputs).toEqual(own.card.onnx.inputs)
+      expect(card.onnx.outputs).toEqual(own.card.onnx.outputs)
+    })
+
+    it('was made from the shipped fp32 weights (re-run pnpm quantize after retraining)', () => {
+      expect(raw.quantization.fp32.file).toBe(`${name}.onnx`)
+      expect(raw.quantization.fp32.sha256).toBe(sha256(own.onnxPath))
+      const bytes = readFileSync(onnxPath)
+      expect(bytes.includes(Buffer.from('DynamicQuantizeMatMul'))).toBe(true)
+      expect(bytes.length).toBeLessThan(statSync(own.onnxPath).size / 2) // s8 weights: under half the fp32 file
+    })
+
+    it('passed its 1000-image quality gate on these weights, and both cards carry msPerImage', () => {
+      const gate = card.metrics?.qualityGate as undefined | { passed: boolean; images: number; int8Sha256: string; fp32: { accuracy: number; frechetDistance: number }; int8: { accuracy: number; frechetDistance: number } }
+      if (!gate) throw new Error(`no metrics.qualityGate in ${name}-int8.card.json: run pnpm bench:int8-gate --model ${name} --images 1000 --write-card`)
+      expect(gate.images).toBe(1000)
+      expect(gate.int8Sha256).toBe(sha256(onnxPath))
+      expect(gate.passed).toBe(gate.int8.frechetDistance <= 1.05 * gate.fp32.frechetDistance && gate.int8.accuracy >= gate.fp32.accuracy - 0.01)
+      expect(gate.passed).toBe(true)
+      expect(card.metrics?.msPerImage).toBeGreaterThan(0)
+      expect(own.card.metrics?.msPerImage).toBeGreaterThan(0)
+    })
   })
 })

@@ -1,39 +1,41 @@
-// pnpm bench:perf [--json] [--quick] [--threads 2] [--batch 8] [--steps 10] [--no-torch] [--no-tables] [--out bench-results]
+// pnpm bench:perf [--json] [--quick] [--threads 2] [--batches 8,64] [--steps 10] [--repeats 5]
+//                 [--torch-modes fp32-eager,bf16-autocast,fp32-torchscript,bf16-torchscript]
+//                 [--no-torch] [--no-unet] [--no-tables] [--no-app] [--out bench-results]
 //
-// On the fashion DiT, in one run, as ratios:
-// - guidance arithmetic / model time per step (goal <= 1%): the guider's and sampler's work on cached
-//   predictions, against ONNX Runtime's run of the batched CFG call;
-// - CFG step / single-branch step, branches batched (goal <= 1.3x): sample() with cfg vs unguided;
-// - guidekit + ORT vs PyTorch eager on the same weights, sampler, steps and batch (goal >= 2x; null when
-//   Debian's torch is absent);
-// - peak RSS of the sample app (apps/generate) generating 8 images;
-// - the kernel table (apps/bench/src/kernels) and the attention table (apps/bench/src/attention), run as
-//   child processes.
-// --json prints one object (guidanceOverheadRatio, cfgStepRatio, torchSpeedup, peakRssMb, ...); the
-// markdown goes to bench-results/perf.md and the object to bench-results/perf.json.
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+// guidekit + ONNX Runtime against PyTorch on the same CPU, weights, trajectory (fashion-dit, Euler, 10 steps,
+// CFG 3, batched branches) and batch sizes, in one run: every PyTorch mode (torch_dit.py) and every guidekit
+// precision (fp32, and int8 when `pnpm quantize` has made it) are timed in rotating order after a warm-up,
+// so all see the same machine state; each cell is the median trajectory / batch (ms per image).
+// speedupVsTorchBest = min over batches of (fastest torch mode) / (guidekit's shipped precision), where int8
+// ships only after passing the int8 quality gate at 1000 images (bench:int8-gate). Also: guidance
+// arithmetic / model time (goal <= 1%), CFG vs single-branch step, peak RSS of the sample app, the UNet fp32
+// vs int8, and the kernel and attention tables. Markdown to <out>/perf.md, the object to <out>/perf.json;
+// --json prints it.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { apg } from '@guidekit/apg'
 import { cfg } from '@guidekit/cfg'
-import { cfgPlusPlus } from '@guidekit/cfg-pp'
-import { Tensor, euler, randn, sample, unguided, type Guider, type Prediction, type StepContext } from '@guidekit/core'
-import { classConditionalDenoiser, loadClassConditionalModel, planFromCard } from '@guidekit/onnx'
+import { ddim, euler, sample } from '@guidekit/core'
+import { classConditionalDenoiser, loadClassConditionalModel, planFromCard, type ClassConditionalDenoiser } from '@guidekit/onnx'
 import * as ort from 'onnxruntime-node'
-import { modelPath } from '../quality/models.js'
-import { table, timeMs } from '../timing.js'
+import { GATE_IMAGES, int8Quality, precisionPair } from '../int8/models.js'
+import { markdown } from './report.js'
+import { cfgStepRows, childJson, guidanceOverhead, median, peakRss, type GuidanceOverhead } from './sections.js'
+import { TORCH_MODES, startTorch, torchUnavailable, type TorchServer } from './torch.js'
 
 const { values } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     threads: { type: 'string' },
-    batch: { type: 'string', default: '8' },
+    batches: { type: 'string', default: '8,64' },
     steps: { type: 'string', default: '10' },
+    repeats: { type: 'string' },
+    'torch-modes': { type: 'string', default: TORCH_MODES.join(',') },
     'no-torch': { type: 'boolean', default: false },
+    'no-unet': { type: 'boolean', default: false },
     'no-tables': { type: 'boolean', default: false },
     'no-app': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench-results' },
@@ -42,232 +44,192 @@ const { values } = parseArgs({
 const log = (line: string) => process.stderr.write(`${line}\n`)
 const root = resolve(fileURLToPath(new URL('../../../..', import.meta.url)))
 const threads = Number(values.threads ?? availableParallelism())
-const B = Number(values.batch)
+const batches = (values.batches as string).split(',').map(Number)
 const steps = Number(values.steps)
-const repeats = values.quick ? 3 : 5
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const repeats = Number(values.repeats ?? (values.quick ? 3 : 5))
+const outDir = resolve(values.out as string)
+const sessionOptions = { threads, interOpThreads: 1, graphOptimizationLevel: 'all' as const }
+const loadStart = loadavg()[0] as number
+const startedAt = performance.now()
 
-const ditPath = modelPath('fashion-dit')
-if (!ditPath) {
+const dit = precisionPair('fashion-dit')
+if (!dit) {
   log('fashion-dit is not trained yet (packages/models-fashion/models/fashion-dit.onnx): nothing to measure.')
   process.exit(2)
 }
-const sessionOptions = { threads, interOpThreads: 1, graphOptimizationLevel: 'all' as const }
-const model = await loadClassConditionalModel(ditPath, { sessionOptions })
-const classes = Array.from({ length: B }, (_, i) => i % 10)
-const denoiser = await classConditionalDenoiser({ model, classes })
-const plan = planFromCard(model.card, { steps })
-const shape = [B, 1, 28, 28]
+const quality = int8Quality(dit, outDir)
+const precisions: Record<string, string> = { fp32: dit.fp32, ...(dit.int8 ? { int8: dit.int8 } : {}) }
+const shippedPrecision = quality?.passed && quality.images >= GATE_IMAGES ? 'int8' : 'fp32'
 
-// ---- 1. guidance arithmetic vs model time per step --------------------------------------------------
-log(`[perf] model time per step (batch ${B}, CFG = ${2 * B} rows) ...`)
-const x = randn(shape, 3)
-const sigma = plan.sigmas[3] as number
-const timestep = plan.timesteps[3] as number
-const feeds = {
-  sample: new ort.Tensor('float32', x.data.slice(), shape),
-  timestep: new ort.Tensor('float32', new Float32Array(2 * B).fill(timestep), [2 * B]),
-  class_labels: new ort.Tensor('int64', BigInt64Array.from([...classes, ...classes.map(() => 10)].map(BigInt)), [2 * B]),
+// ---- guidekit denoisers, one per precision --------------------------------------------------------------
+const models = Object.fromEntries(await Promise.all(Object.entries(precisions).map(async ([p, path]) => [p, await loadClassConditionalModel(path, { sessionOptions })] as const)))
+const denoisers: Record<string, ClassConditionalDenoiser> = {}
+for (const [p, model] of Object.entries(models)) denoisers[p] = await classConditionalDenoiser({ model, classes: [0] })
+const fp32Model = models.fp32 as NonNullable<(typeof models)['fp32']>
+const plan = planFromCard(fp32Model.card, { steps })
+const classesOf = (b: number) => Array.from({ length: b }, (_, i) => i % 10)
+async function guidekitTrajectory(precision: string, batch: number): Promise<number> {
+  const d = (denoisers[precision] as ClassConditionalDenoiser).withClasses(classesOf(batch))
+  const t0 = performance.now()
+  await sample({ denoiser: d, guider: cfg({ scale: 3 }), sampler: euler(), plan, shape: [batch, 1, 28, 28], seed: 0 })
+  return performance.now() - t0
 }
-feeds.sample = new ort.Tensor('float32', new Float32Array([...x.data, ...x.data]), [2 * B, 1, 28, 28])
-// ORT's run alone and the denoiser's predict (feeds, run, conversion) timed in alternation after a warm-up,
-// so both see the same machine state (the machine is shared).
-let cached: Prediction[] = []
-for (let i = 0; i < 3; i++) {
-  await model.session.run(feeds)
-  cached = await denoiser.predict({ x, sigma, timestep, step: 0, steps: 1, branches: [{ role: 'positive' }, { role: 'negative' }] })
-}
-const runTimes: number[] = []
-const predictTimes: number[] = []
-for (let i = 0; i < repeats * 3; i++) {
-  let t0 = performance.now()
-  await model.session.run(feeds)
-  runTimes.push(performance.now() - t0)
-  t0 = performance.now()
-  cached = await denoiser.predict({ x, sigma, timestep, step: 0, steps: 1, branches: [{ role: 'positive' }, { role: 'negative' }] })
-  predictTimes.push(performance.now() - t0)
-}
-const ortRunMs = median(runTimes)
-const predictMs = median(predictTimes)
-// The guider's step on cached predictions (what guidance adds per step), plus the sampler's update.
-const guiders: [string, Guider][] = [
-  ['cfg w=3', cfg({ scale: 3 })],
-  ['apg w=5', apg({ scale: 5, eta: 0, momentum: -0.5 })],
-  ['cfg++ lambda=0.8', cfgPlusPlus({ scale: 0.8 })],
-]
-const samplerSession = euler().start({ steps, sigmas: plan.sigmas, family: plan.family, noise: { next: (s: readonly number[]) => Tensor.zeros(s) } } as never)
-const guidanceRows: { guider: string; guidanceMs: number; ratio: number }[] = []
-for (const [name, guider] of guiders) {
-  const session = guider.start({ steps, sigmas: plan.sigmas, timesteps: plan.timesteps, family: plan.family, shape })
-  const ctx: StepContext = { step: 3, steps, sigma, sigmaNext: plan.sigmas[4] as number, timestep, family: plan.family, x, predict: async (branches) => (branches.length === 2 ? cached : branches.map((b) => cached[b.role === 'positive' ? 0 : 1] as Prediction)) }
-  // timeMs wants a synchronous function; the guider's step is async (it awaits ctx.predict), so batches of
-  // awaited steps are timed here, and the sampler's (synchronous) update with timeMs.
-  const n = 200
-  const per: number[] = []
-  let guided = await session.step(ctx)
-  for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now()
-    for (let i = 0; i < n; i++) guided = await session.step(ctx)
-    per.push((performance.now() - t0) / n)
-  }
-  const last = guided
-  const samplerMs = timeMs(() => void samplerSession.step({ step: 3, x, sigma, sigmaNext: plan.sigmas[4] as number, guided: last }), { minMs: 50 })
-  const ms = median(per) + samplerMs
-  guidanceRows.push({ guider: name, guidanceMs: ms, ratio: ms / ortRunMs })
-}
-const guidanceOverheadRatio = Math.max(...guidanceRows.map((r) => r.ratio))
-const edgeMs = predictMs - ortRunMs
 
-// ---- 2. CFG step vs single-branch step (batched branches) --------------------------------------------
-log('[perf] CFG vs single-branch sampling (batch 1 and batch B) ...')
-async function sampleMs(guider: Guider, batch: number): Promise<number> {
-  const d = denoiser.withClasses(classes.slice(0, batch))
-  const times: number[] = []
-  for (let r = 0; r < repeats; r++) {
-    const res = await sample({ denoiser: d, guider, sampler: euler(), plan, shape: [batch, 1, 28, 28], seed: 1 })
-    times.push(res.elapsedMs)
-  }
-  return median(times) / steps
-}
-const stepRows: { batch: number; singleMs: number; cfgMs: number; ratio: number }[] = []
-for (const batch of [1, B]) {
-  await sampleMs(unguided(), batch) // warm-up for this shape
-  const singleMs = await sampleMs(unguided(), batch)
-  await sampleMs(cfg({ scale: 3 }), batch)
-  const cfgMs = await sampleMs(cfg({ scale: 3 }), batch)
-  stepRows.push({ batch, singleMs, cfgMs, ratio: cfgMs / singleMs })
-}
-const cfgStepRatio = (stepRows[0] as { ratio: number }).ratio
-
-// ---- 3. PyTorch eager on the same weights ----------------------------------------------------------
-let torch: null | { secondsPerImage: number; torch: string; maxAbsDiff: number; guidekitSecondsPerImage: number } = null
-let torchNote = ''
-if (!values['no-torch'] && existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', 'import torch, onnx'], { encoding: 'utf8' }).status === 0) {
-  log('[perf] PyTorch eager baseline ...')
-  const dir = mkdtempSync(join(tmpdir(), 'guidekit-perf-'))
+// ---- 1. the trajectory table: torch modes and guidekit precisions, alternating --------------------------
+let torch: TorchServer | undefined
+let torchNote = values['no-torch'] ? 'skipped (--no-torch)' : (torchUnavailable() ?? '')
+const work = mkdtempSync(join(tmpdir(), 'guidekit-perf-'))
+if (!torchNote) {
+  log(`[perf] starting PyTorch (${values['torch-modes']}; tracing and warm-up at batches ${batches.join(', ')}) ...`)
+  const planFile = join(work, 'plan.json')
+  writeFileSync(planFile, JSON.stringify({ sigmas: [...plan.sigmas], timesteps: [...plan.timesteps] }))
   try {
-    const planFile = join(dir, 'plan.json')
-    writeFileSync(planFile, JSON.stringify({ sigmas: [...plan.sigmas], timesteps: [...plan.timesteps] }))
-    const r = spawnSync('/usr/bin/python3', [join(root, 'apps/bench/src/perf/torch_dit.py'), '--onnx', ditPath, '--plan', planFile, '--batch', String(B), '--scale', '3', '--threads', String(threads), '--repeats', String(repeats)], { encoding: 'utf8', maxBuffer: 1 << 26 })
-    if (r.status !== 0) torchNote = `torch_dit.py failed: ${r.stderr.trim().split('\n').slice(-1)[0]}`
-    else {
-      const out = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0] as string) as { secondsPerImage: number; torch: string; check: number[] }
-      // The same fixed input through ORT: x[i] = sin(0.37 i), t = [500, 250], labels [3, 10].
-      const xs = new Float32Array(2 * 784).map((_, i) => Math.sin(0.37 * i))
-      const check = await model.session.run({
-        sample: new ort.Tensor('float32', xs, [2, 1, 28, 28]),
-        timestep: new ort.Tensor('float32', Float32Array.of(500, 250), [2]),
-        class_labels: new ort.Tensor('int64', BigInt64Array.of(3n, 10n), [2]),
-      })
-      const o = check.out_sample?.data as Float32Array
-      const maxAbsDiff = out.check.reduce((m, v, i) => Math.max(m, Math.abs(v - (o[i] as number))), 0)
-      const gk: number[] = []
-      const d = denoiser.withClasses(classes)
-      for (let i = 0; i <= repeats; i++) {
-        const t0 = performance.now()
-        await sample({ denoiser: d, guider: cfg({ scale: 3 }), sampler: euler(), plan, shape, seed: 0 })
-        if (i > 0) gk.push(performance.now() - t0)
-      }
-      torch = { secondsPerImage: out.secondsPerImage, torch: out.torch, maxAbsDiff, guidekitSecondsPerImage: median(gk) / 1000 / B }
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
+    torch = await startTorch({ script: join(root, 'apps/bench/src/perf/torch_dit.py'), onnx: dit.fp32, planFile, batches, modes: (values['torch-modes'] as string).split(','), threads, scale: 3 })
+  } catch (e) {
+    torchNote = `torch_dit.py failed: ${e instanceof Error ? e.message : String(e)}`
   }
-} else torchNote = values['no-torch'] ? 'skipped (--no-torch)' : 'PyTorch (Debian python3-torch + python3-onnx) is not installed'
-const torchSpeedup = torch ? torch.secondsPerImage / torch.guidekitSecondsPerImage : null
+}
+// ORT and PyTorch compute the same function: fixed input x[i] = sin(0.37 i), t = [500, 250], labels [3, 10].
+let checkMaxAbsDiff: number | null = null
+if (torch) {
+  const xs = new Float32Array(2 * 784).map((_, i) => Math.sin(0.37 * i))
+  const o = await fp32Model.session.run({ sample: new ort.Tensor('float32', xs, [2, 1, 28, 28]), timestep: new ort.Tensor('float32', Float32Array.of(500, 250), [2]), class_labels: new ort.Tensor('int64', BigInt64Array.of(3n, 10n), [2]) })
+  const out = o.out_sample?.data as Float32Array
+  checkMaxAbsDiff = torch.ready.check.reduce((m, v, i) => Math.max(m, Math.abs(v - (out[i] as number))), 0)
+}
+type Cell = { samples: number[]; msPerImage: number }
+const torchCells: Record<string, Record<number, Cell>> = {}
+const guidekitCells: Record<string, Record<number, Cell>> = {}
+for (const batch of batches) {
+  const contenders: { kind: 'torch' | 'guidekit'; name: string; run: () => Promise<number> }[] = [
+    ...Object.keys(precisions).map((p) => ({ kind: 'guidekit' as const, name: p, run: () => guidekitTrajectory(p, batch) })),
+    ...(torch ? torch.ready.modes.map((m) => ({ kind: 'torch' as const, name: m, run: () => (torch as TorchServer).run(m, batch) })) : []),
+  ]
+  log(`[perf] batch ${batch}: ${contenders.map((c) => `${c.kind} ${c.name}`).join(', ')} x ${repeats} (rotating order) ...`)
+  for (const c of contenders) if (c.kind === 'guidekit') await c.run() // warm-up (torch warmed up while tracing)
+  const samples = contenders.map(() => [] as number[])
+  for (let r = 0; r < repeats; r++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (k + r) % contenders.length
+      samples[i]?.push(await (contenders[i] as (typeof contenders)[number]).run())
+    }
+  }
+  contenders.forEach((c, i) => {
+    const cells = c.kind === 'torch' ? torchCells : guidekitCells
+    ;(cells[c.name] ??= {})[batch] = { samples: samples[i] as number[], msPerImage: median(samples[i] as number[]) / batch }
+  })
+}
+torch?.close()
+rmSync(work, { recursive: true, force: true })
+const perImage = (cells: Record<string, Record<number, Cell>>) => Object.fromEntries(Object.entries(cells).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([b, c]) => [b, c.msPerImage]))])) as Record<string, Record<string, number>>
+const torchTable = perImage(torchCells)
+const guidekitTable = perImage(guidekitCells)
+const torchBest = Object.fromEntries(batches.map((b) => {
+  const best = Object.entries(torchTable).sort((x, y) => (x[1][b] ?? Infinity) - (y[1][b] ?? Infinity))[0]
+  return [b, best ? { mode: best[0], msPerImage: best[1][b] as number } : null]
+})) as Record<string, { mode: string; msPerImage: number } | null>
+const speedupOf = (precision: string) => {
+  const per = batches.map((b) => (torchBest[b] && guidekitTable[precision]?.[b] ? (torchBest[b]?.msPerImage as number) / (guidekitTable[precision]?.[b] as number) : null))
+  return { byBatch: Object.fromEntries(batches.map((b, i) => [b, per[i] ?? null])) as Record<string, number | null>, min: per.some((v) => v === null) ? null : Math.min(...(per as number[])) }
+}
+const speedupByPrecision = Object.fromEntries(Object.keys(precisions).map((p) => [p, speedupOf(p)]))
+const speedupVsTorchBest = speedupByPrecision[shippedPrecision]?.min ?? null
 
-// ---- 4. peak RSS of the sample app ------------------------------------------------------------------
-let peakRssMb: number | null = null
-let appNote = ''
+// ---- 2. guidance arithmetic / model time, for each precision (batch = the first) --------------------------
+log('[perf] guidance arithmetic vs model time ...')
+const guidance: Record<string, GuidanceOverhead> = {}
+for (const p of Object.keys(precisions)) guidance[p] = await guidanceOverhead(models[p] as typeof fp32Model, denoisers[p] as ClassConditionalDenoiser, plan, batches[0] as number, repeats)
+const guidanceOverheadRatio = (guidance[shippedPrecision] as GuidanceOverhead).ratio
+
+// ---- 3. CFG step vs single-branch step (shipped precision) ----------------------------------------------
+log('[perf] CFG vs single-branch sampling ...')
+const stepRows = await cfgStepRows(denoisers[shippedPrecision] as ClassConditionalDenoiser, plan, batches[0] as number, repeats)
+const cfgStepRatio = (stepRows[0] as { ratio: number }).ratio
+for (const d of Object.values(denoisers)) await d.dispose()
+for (const m of Object.values(models)) await m.dispose()
+
+// ---- 4. the UNet, fp32 vs int8 (guidekit only; DDIM, same steps and CFG) --------------------------------
+let unet: null | { batch: number; fp32: number; int8: number; speedup: number } = null
+let unetNote = values['no-unet'] ? 'skipped (--no-unet)' : ''
+const unetPair = precisionPair('fashion-unet')
+if (!unetNote && !unetPair?.int8) unetNote = 'fashion-unet-int8.onnx is missing (pnpm quantize packages/models-fashion/models/fashion-unet.onnx)'
+if (!unetNote && unetPair?.int8) {
+  const batch = batches[0] as number
+  log(`[perf] fashion-unet fp32 vs int8 (batch ${batch}) ...`)
+  const pair = await Promise.all([unetPair.fp32, unetPair.int8].map(async (path) => {
+    const model = await loadClassConditionalModel(path, { sessionOptions })
+    return { model, denoiser: await classConditionalDenoiser({ model, classes: classesOf(batch) }) }
+  }))
+  const unetPlan = planFromCard((pair[0] as (typeof pair)[number]).model.card, { steps })
+  const times = pair.map(() => [] as number[])
+  for (let r = -1; r < repeats; r++) {
+    for (let k = 0; k < 2; k++) {
+      const i = (k + Math.max(r, 0)) % 2
+      const t0 = performance.now()
+      await sample({ denoiser: (pair[i] as (typeof pair)[number]).denoiser, guider: cfg({ scale: 3 }), sampler: ddim(), plan: unetPlan, shape: [batch, 1, 28, 28], seed: 0 })
+      if (r >= 0) times[i]?.push(performance.now() - t0)
+    }
+  }
+  const [f, q] = times.map((t) => median(t) / batch) as [number, number]
+  unet = { batch, fp32: f, int8: q, speedup: f / q }
+  for (const p of pair) {
+    await p.denoiser.dispose()
+    await p.model.dispose()
+  }
+}
+
+// ---- 5. peak RSS of the sample app, kernel and attention tables -------------------------------------------
+let app = { mb: null as number | null, note: 'skipped (--no-app)' }
 if (!values['no-app']) {
   log('[perf] peak RSS of apps/generate (8 images) ...')
-  const dir = mkdtempSync(join(tmpdir(), 'guidekit-app-'))
-  try {
-    const cmd = [process.execPath, '--conditions=@guidekit/source', '--import', 'tsx', join(root, 'apps/generate/src/cli.ts'), 'generate', '--model', ditPath, '--count', '8', '--steps', String(steps), '--guidance', 'cfg:scale=3', '--threads', String(threads), '--out', dir, '--quiet']
-    const r = existsSync('/usr/bin/time') ? spawnSync('/usr/bin/time', ['-v', ...cmd], { encoding: 'utf8', cwd: root }) : undefined
-    const m = r && /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)
-    if (r && r.status === 0 && m) peakRssMb = Number(m[1]) / 1024
-    else appNote = r ? `the app failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' ')}` : '/usr/bin/time is not installed'
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-
-// ---- 5. kernel and attention tables ----------------------------------------------------------------
-function childJson(script: string, args: string[]): unknown {
-  const r = spawnSync(process.execPath, ['--conditions=@guidekit/source', '--import', 'tsx', join(root, script), '--json', ...args], { encoding: 'utf8', cwd: root, maxBuffer: 1 << 26 })
-  if (r.status !== 0) return { error: `${script} exited ${r.status}: ${r.stderr.trim().split('\n').slice(-2).join(' ')}` }
-  try {
-    return JSON.parse(r.stdout)
-  } catch {
-    return { error: `${script} printed no JSON` }
-  }
+  app = peakRss(root, precisions[shippedPrecision] as string, steps, threads)
 }
 let kernels: unknown = null
 let attention: unknown = null
 if (!values['no-tables']) {
-  log('[perf] kernel table ...')
-  kernels = childJson('apps/bench/src/kernels/cli.ts', values.quick ? ['--quick'] : [])
-  log('[perf] attention table ...')
-  attention = childJson('apps/bench/src/attention/cli.ts', ['--threads', String(threads), ...(values.quick ? ['--sizes', '1024,4096', '--no-e2e'] : [])])
+  log('[perf] kernel and attention tables ...')
+  kernels = childJson(root, 'apps/bench/src/kernels/cli.ts', values.quick ? ['--quick'] : [])
+  attention = childJson(root, 'apps/bench/src/attention/cli.ts', ['--threads', String(threads), ...(values.quick ? ['--sizes', '1024,4096', '--no-e2e'] : [])])
 }
 
 const result = {
   model: 'fashion-dit',
-  threads,
-  batch: B,
-  steps,
-  sampler: 'euler',
+  trajectory: { sampler: 'euler', steps, cfgScale: 3, batches, threads, branches: 'batched (one ORT / torch call of 2B rows per step)' },
+  speedupVsTorchBest,
+  shippedPrecision,
+  torch: torchTable,
+  torchBest,
+  guidekit: guidekitTable,
+  speedupByPrecision,
+  int8Quality: quality ?? null,
   guidanceOverheadRatio,
   cfgStepRatio,
-  torchSpeedup,
-  peakRssMb,
-  goals: { guidanceOverheadRatio: '<= 0.01', cfgStepRatio: '<= 1.3', torchSpeedup: '>= 2' },
+  peakRssMb: app.mb,
+  unet,
+  goals: { speedupVsTorchBest: '>= 2', guidanceOverheadRatio: '<= 0.01', cfgStepRatio: '<= 1.3' },
   details: {
-    ortRunMs,
-    predictMs,
-    denoiserEdgeMs: edgeMs,
-    guidance: guidanceRows,
-    steps: stepRows,
-    torch,
+    repeats,
+    samplesMs: { torch: Object.fromEntries(Object.entries(torchCells).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([b, c]) => [b, c.samples]))])), guidekit: Object.fromEntries(Object.entries(guidekitCells).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([b, c]) => [b, c.samples]))])) },
+    torchVersion: torch?.ready.torch ?? null,
+    torchErrors: torch?.ready.errors ?? {},
+    torchTrajectoryDiff: torch?.ready.trajectoryDiff ?? {},
+    ortVsTorchMaxAbsDiff: checkMaxAbsDiff,
     torchNote: torchNote || undefined,
-    appNote: appNote || undefined,
+    int8Note: dit.int8 ? (quality ? undefined : 'no gate result for these int8 weights: int8 is timed but not shipped') : 'fashion-dit-int8.onnx is missing (pnpm quantize packages/models-fashion/models/fashion-dit.onnx)',
+    guidance,
+    steps: stepRows,
+    appNote: app.note,
+    unetNote: unetNote || undefined,
+    loadAverage: { start: loadStart, end: loadavg()[0] },
+    wallSeconds: Math.round((performance.now() - startedAt) / 1000),
   },
   kernels,
   attention,
   measuredAt: new Date().toISOString(),
 }
-
-const f = (v: number | null | undefined, d = 3) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(d))
-const summary = table(
-  ['measure', 'value', 'goal', 'detail'],
-  [
-    ['guidance arithmetic / model time per step', `${f(guidanceOverheadRatio * 100, 3)}%`, '<= 1%', guidanceRows.map((r) => `${r.guider}: ${f(r.guidanceMs, 4)} ms`).join(', ') + ` vs ORT run ${f(ortRunMs, 2)} ms (batch ${2 * B} rows)`],
-    ['CFG step / single-branch step (batch 1)', `${f(cfgStepRatio, 2)}x`, '<= 1.3x', stepRows.map((r) => `batch ${r.batch}: ${f(r.cfgMs, 2)} vs ${f(r.singleMs, 2)} ms/step = ${f(r.ratio, 2)}x`).join(', ')],
-    ['PyTorch eager time / guidekit+ORT time', torchSpeedup === null ? 'null' : `${f(torchSpeedup, 2)}x`, '>= 2x', torch ? `torch ${torch.torch}: ${f(torch.secondsPerImage * 1000, 1)} ms/img vs guidekit ${f(torch.guidekitSecondsPerImage * 1000, 1)} ms/img (CFG 3, ${steps} Euler steps, batch ${B}); max |ORT - torch| = ${torch.maxAbsDiff.toExponential(1)}` : torchNote],
-    ['peak RSS of the sample app', peakRssMb === null ? 'null' : `${f(peakRssMb, 0)} MB`, '', peakRssMb === null ? appNote : `guidekit generate --count 8 --steps ${steps} (cfg 3)`],
-    ['denoiser edge (gather, convert) per CFG call', `${f(edgeMs, 3)} ms`, '', `predict ${f(predictMs, 2)} ms - ORT run ${f(ortRunMs, 2)} ms`],
-  ],
-)
-const out = resolve(values.out)
-mkdirSync(out, { recursive: true })
-writeFileSync(join(out, 'perf.json'), `${JSON.stringify(result, null, 2)}\n`)
-/** A child's `{ rows: [...] }` as a text table (keys of the rows as columns); other shapes as JSON. */
-const tableOf = (v: unknown, title: string): string => {
-  if (!v) return ''
-  const rows = (v as { rows?: Record<string, unknown>[] }).rows
-  const cell = (x: unknown) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toPrecision(4)) : x === undefined ? '' : String(x))
-  const body = Array.isArray(rows) && rows.length
-    ? table(Object.keys(rows[0] as object), rows.map((r) => Object.keys(rows[0] as object).map((k) => cell(r[k]))))
-    : JSON.stringify(v, null, 2).slice(0, 4000)
-  const rest = Object.fromEntries(Object.entries(v as object).filter(([k]) => k !== 'rows'))
-  return `\n## ${title}\n\n\`\`\`\n${body}\n\`\`\`\n${Object.keys(rest).length ? `\n\`\`\`json\n${JSON.stringify(rest, null, 2).slice(0, 3000)}\n\`\`\`\n` : ''}`
-}
-writeFileSync(
-  join(out, 'perf.md'),
-  `# Performance benchmark\n\nCommand: \`pnpm bench:perf${values.quick ? ' --quick' : ''}\`, fashion-dit, ${threads} threads, measured ${result.measuredAt} on a shared 2-core machine.\n\n\`\`\`\n${summary}\n\`\`\`\n${tableOf(kernels, 'Kernels (apps/bench/src/kernels)')}${tableOf(attention, 'Attention (apps/bench/src/attention)')}`,
-)
+mkdirSync(outDir, { recursive: true })
+writeFileSync(join(outDir, 'perf.json'), `${JSON.stringify(result, null, 2)}\n`)
+const md = markdown(result, { command: ['pnpm bench:perf', ...process.argv.slice(2)].join(' '), kernels, attention })
+writeFileSync(join(outDir, 'perf.md'), md.file)
 if (values.json) console.log(JSON.stringify(result))
-else console.log(summary)
-await denoiser.dispose()
-await model.dispose()
+else console.log(md.summary)

@@ -1,14 +1,25 @@
-"""PyTorch eager baseline for `pnpm bench:perf`: the fashion DiT of tooling/train/train_dit.py with the
-weights of the shipped ONNX file, sampled with the same Euler steps and batched CFG as guidekit.
+"""PyTorch baselines for `pnpm bench:perf`: the fashion DiT of tooling/train/train_dit.py with the weights of
+the shipped ONNX file, sampled with the same Euler steps and batched CFG as guidekit, in every mode a
+PyTorch user can pick on a CPU with torch 1.13 (no torch.compile):
+
+    fp32-eager          the module as is (fp32 matmuls through the BLAS torch was built with)
+    bf16-autocast       torch.autocast('cpu', dtype=torch.bfloat16) around each call (oneDNN bf16 matmuls)
+    fp32-torchscript    torch.jit.trace + torch.jit.freeze
+    bf16-torchscript    traced and frozen under autocast, called under autocast (the IPEX recipe without IPEX)
 
     /usr/bin/python3 apps/bench/src/perf/torch_dit.py --onnx fashion-dit.onnx --plan plan.json \
-        --batch 8 --scale 3 --threads 2 --repeats 3
+        --batches 8,64 --scale 3 --threads 2
+
+Serves the caller over stdin/stdout so that guidekit and PyTorch runs can alternate in one benchmark: first
+one JSON line `{ready, torch, modes, errors, check, trajectoryDiff}`, then for each input line
+`run <mode> <batch>` one line `{ms}` (one trajectory, timed), until `quit`.
 
 No checkpoint is needed (tooling/train/runs is not committed): the ONNX initializers are mapped back to the
 module's parameters by exporting a probe model whose parameter k is filled with the constant 1000 + k, with
 the same exporter and settings, and reading which initializer (possibly transposed by constant folding)
-holds which parameter. Prints one JSON object: seconds per trajectory, per image, and the model output on a
-fixed input so the caller can check that ORT and PyTorch compute the same function.
+holds which parameter. `check` is the fp32 module's output on a fixed input, so the caller can check that
+ORT and PyTorch compute the same function; `trajectoryDiff` is each mode's largest deviation from fp32
+eager on the final samples of one trajectory.
 """
 from __future__ import annotations
 
@@ -97,7 +108,7 @@ def build_like(model: DiT) -> DiT:
 
 
 @torch.no_grad()
-def trajectory(model: DiT, noise: torch.Tensor, y: torch.Tensor, sigmas: list, timesteps: list, scale: float) -> torch.Tensor:
+def trajectory(model, noise: torch.Tensor, y: torch.Tensor, sigmas: list, timesteps: list, scale: float) -> torch.Tensor:
     """Euler on the flow model with batched CFG: one forward of batch 2B per step (1 forward when scale = 1)."""
     x = noise.clone()
     null = torch.full_like(y, C.NULL_CLASS)
@@ -113,38 +124,79 @@ def trajectory(model: DiT, noise: torch.Tensor, y: torch.Tensor, sigmas: list, t
     return x
 
 
+MODES = ('fp32-eager', 'bf16-autocast', 'fp32-torchscript', 'bf16-torchscript')
+
+
+def build_mode(mode: str, model: DiT, batch: int):
+    """A callable (x, t, y) -> velocity for `mode`, specialised to CFG batches of 2 * batch rows."""
+    example = (torch.randn(2 * batch, 1, 28, 28), torch.full((2 * batch,), 500.0), torch.arange(2 * batch) % (C.NULL_CLASS + 1))
+    if mode == 'fp32-eager':
+        return model
+    if mode == 'bf16-autocast':
+        def autocast_call(x, t, y):
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                return model(x, t, y).float()
+        return autocast_call
+    if mode == 'fp32-torchscript':
+        return torch.jit.freeze(torch.jit.trace(model, example))
+    if mode == 'bf16-torchscript':
+        # check_trace=False: autocast caches weight casts, so a re-trace for the check differs by construction
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            traced = torch.jit.freeze(torch.jit.trace(model, example, check_trace=False))
+
+        def traced_call(x, t, y):
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                return traced(x, t, y).float()
+        return traced_call
+    raise ValueError(f'unknown mode {mode}')
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument('--onnx', required=True)
     p.add_argument('--plan', required=True, help='JSON file {sigmas, timesteps} (the guidekit plan)')
-    p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--batches', default='8,64')
+    p.add_argument('--modes', default=','.join(MODES))
     p.add_argument('--scale', type=float, default=3.0)
     p.add_argument('--threads', type=int, default=2)
-    p.add_argument('--repeats', type=int, default=3)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    card = json.loads(Path(args.onnx).with_suffix('.card.json').read_text()) if Path(args.onnx).with_suffix('.card.json').exists() \
-        else json.loads(Path(str(args.onnx).replace('.onnx', '.card.json')).read_text())
-    model = build(card).eval()
+    card_path = Path(str(args.onnx).replace('.onnx', '.card.json'))
+    model = build(json.loads(card_path.read_text())).eval()
     info = load_from_onnx(model, args.onnx)
     plan = json.loads(Path(args.plan).read_text())
-    # Fixed check input (same formula in the TS caller): x[i] = sin(0.37 i), t = [500, 250], labels = [3, 10].
-    xs = torch.sin(0.37 * torch.arange(2 * 784, dtype=torch.float64)).float().view(2, 1, 28, 28)
-    check = model(xs, torch.tensor([500.0, 250.0]), torch.tensor([3, C.NULL_CLASS])).flatten()
-    g = torch.Generator().manual_seed(0)
-    noise = torch.randn(args.batch, 1, 28, 28, generator=g)
-    y = torch.arange(args.batch) % 10
-    trajectory(model, noise, y, plan['sigmas'], plan['timesteps'], args.scale)  # warm-up
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        trajectory(model, noise, y, plan['sigmas'], plan['timesteps'], args.scale)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    sec = times[len(times) // 2]
-    print(json.dumps({'torch': torch.__version__, 'threads': args.threads, 'batch': args.batch, 'steps': len(plan['timesteps']),
-                      'scale': args.scale, 'secondsPerTrajectory': sec, 'secondsPerImage': sec / args.batch,
-                      'mappedParameters': info['mapped'], 'check': check.tolist()}))
+    batches = [int(b) for b in args.batches.split(',')]
+    runners, errors, diff = {}, {}, {}
+    with torch.no_grad():
+        # Fixed check input (same formula in the TS caller): x[i] = sin(0.37 i), t = [500, 250], labels = [3, 10].
+        xs = torch.sin(0.37 * torch.arange(2 * 784, dtype=torch.float64)).float().view(2, 1, 28, 28)
+        check = model(xs, torch.tensor([500.0, 250.0]), torch.tensor([3, C.NULL_CLASS])).flatten()
+        for b in batches:
+            noise = torch.randn(b, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+            y = torch.arange(b) % 10
+            reference = trajectory(model, noise, y, plan['sigmas'], plan['timesteps'], args.scale)
+            for mode in args.modes.split(','):
+                try:
+                    fn = build_mode(mode, model, b)
+                    out = trajectory(fn, noise, y, plan['sigmas'], plan['timesteps'], args.scale)  # also the warm-up
+                    runners[(mode, b)] = (fn, noise, y)
+                    diff[f'{mode}@{b}'] = float((out - reference).abs().max())
+                except Exception as e:  # a mode this torch cannot build is reported, not fatal
+                    errors[f'{mode}@{b}'] = f'{type(e).__name__}: {str(e).splitlines()[0][:200]}'
+        print(json.dumps({'ready': True, 'torch': torch.__version__, 'threads': args.threads, 'mappedParameters': info['mapped'],
+                          'modes': sorted({m for m, _ in runners}), 'errors': errors, 'check': check.tolist(), 'trajectoryDiff': diff}), flush=True)
+        for line in sys.stdin:
+            parts = line.split()
+            if not parts or parts[0] == 'quit':
+                break
+            key = (parts[1], int(parts[2])) if parts[0] == 'run' and len(parts) == 3 else None
+            if key not in runners:
+                print(json.dumps({'error': f'unknown request {line.strip()!r}'}), flush=True)
+                continue
+            fn, noise, y = runners[key]
+            t0 = time.perf_counter()
+            trajectory(fn, noise, y, plan['sigmas'], plan['timesteps'], args.scale)
+            print(json.dumps({'ms': (time.perf_counter() - t0) * 1000}), flush=True)
 
 
 if __name__ == '__main__':
