@@ -33,7 +33,7 @@ def main() -> None:
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    C.GOVERNOR = C.ThreadGovernor(args.threads)
+    C.start_governor(args.threads)
     root = C.RUNS_DIR / 'ablate-dit'
     root.mkdir(parents=True, exist_ok=True)
     cache = root / 'results.json'
