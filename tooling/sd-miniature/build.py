@@ -261,10 +261,8 @@ def build_sd(golden: dict) -> None:
     scale_weights(unet, 0.5)
     sample = torch.from_numpy(det_input((2, 4, 8, 8)))
     timestep = torch.tensor([981.0, 981.0])
-    export(
-        unet,
-        (sample, timestep, last),
-        folder / "unet" / "model.onnx",
+    # The UNet's inputs, outputs and dynamic axes, as the diffusers script exports them.
+    unet_io = (
         ["sample", "timestep", "encoder_hidden_states"],
         ["out_sample"],
         {
@@ -273,18 +271,8 @@ def build_sd(golden: dict) -> None:
             "encoder_hidden_states": {0: "batch", 1: "sequence"},
         },
     )
-    export(
-        unet,
-        (sample, timestep.to(torch.int64), last),
-        OUT / "unet-variants" / "unet-timestep-int64.onnx",
-        ["sample", "timestep", "encoder_hidden_states"],
-        ["out_sample"],
-        {
-            "sample": {0: "batch", 1: "channels", 2: "height", 3: "width"},
-            "timestep": {0: "batch"},
-            "encoder_hidden_states": {0: "batch", 1: "sequence"},
-        },
-    )
+    export(unet, (sample, timestep, last), folder / "unet" / "model.onnx", *unet_io)
+    export(unet, (sample, timestep.to(torch.int64), last), OUT / "unet-variants" / "unet-timestep-int64.onnx", *unet_io)
     # diffusers' script with --fp16: sample, timestep and encoder_hidden_states are float16, and so is out_sample
     to_fp16_io(
         folder / "unet" / "model.onnx",
