@@ -46,18 +46,23 @@ export interface Grid {
   readonly draftScale: number
 }
 
-export const quickGrid: Grid = {
-  steps: [10],
-  cfgScales: [1, 2, 3, 5, 7.5],
-  apgScales: [3, 5, 7.5],
-  lambdas: [1, 1.6, 2.6],
-  agThresholds: [0.995, 0.999],
+/** The settings both grids hold fixed: the scales the AG, RLG and DraftAttention rows run at. */
+const fixedSettings = {
   agScale: 3,
   agApgScale: 5,
   rlgWeights: [0, 0.5, 1, 1.5, 2],
   rlgScale: 3,
   draftKeeps: [0.5, 0.25],
   draftScale: 3,
+} as const satisfies Partial<Grid>
+
+export const quickGrid: Grid = {
+  steps: [10],
+  cfgScales: [1, 2, 3, 5, 7.5],
+  apgScales: [3, 5, 7.5],
+  lambdas: [1, 1.6, 2.6],
+  agThresholds: [0.995, 0.999],
+  ...fixedSettings,
 }
 
 export const fullGrid: Grid = {
@@ -66,15 +71,10 @@ export const fullGrid: Grid = {
   apgScales: [2, 3, 5, 7.5, 10],
   lambdas: [0.4, 0.8, 1, 1.6, 2.6, 4],
   agThresholds: [0.99, 0.995, 0.998, 0.999, 0.9995],
-  agScale: 3,
-  agApgScale: 5,
-  rlgWeights: [0, 0.5, 1, 1.5, 2],
-  rlgScale: 3,
-  draftKeeps: [0.5, 0.25],
-  draftScale: 3,
+  ...fixedSettings,
 }
 
-const fixed = async (g: Guider) => g
+const fixed = (g: Guider) => Promise.resolve(g)
 
 /**
  * CFG++'s lambda as a CFG scale: the mean over the plan's steps of the exact first-order equivalence
