@@ -137,26 +137,27 @@ def to_fp16_io(src: Path, dst: Path, float_inputs, float_outputs) -> None:
     export (``model.half()`` / onnxconverter-common with keep_io_types=False) presents itself."""
     m = onnx.load(src.as_posix())
     g = m.graph
+
+    def to_fp16(value, edges) -> str:
+        """Renames `value` to `<name>_f32` in the nodes' `edges` ("input" or "output") and declares it
+        float16; returns the inner (float32) name."""
+        inner = value.name + "_f32"
+        for node in g.node:
+            names = getattr(node, edges)
+            for i, name in enumerate(names):
+                if name == value.name:
+                    names[i] = inner
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+        return inner
+
     casts = []
     for inp in g.input:
         if inp.name in float_inputs:
-            inner = inp.name + "_f32"
-            for node in g.node:
-                for i, name in enumerate(node.input):
-                    if name == inp.name:
-                        node.input[i] = inner
-            inp.type.tensor_type.elem_type = TensorProto.FLOAT16
-            casts.append(helper.make_node("Cast", [inp.name], [inner], to=TensorProto.FLOAT))
+            casts.append(helper.make_node("Cast", [inp.name], [to_fp16(inp, "input")], to=TensorProto.FLOAT))
     tail = []
     for out in g.output:
         if out.name in float_outputs:
-            inner = out.name + "_f32"
-            for node in g.node:
-                for i, name in enumerate(node.output):
-                    if name == out.name:
-                        node.output[i] = inner
-            out.type.tensor_type.elem_type = TensorProto.FLOAT16
-            tail.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT16))
+            tail.append(helper.make_node("Cast", [to_fp16(out, "output")], [out.name], to=TensorProto.FLOAT16))
     nodes = casts + list(g.node) + tail
     del g.node[:]
     g.node.extend(nodes)
