@@ -89,26 +89,27 @@ def to_fp16_io(src: Path, dst: Path, float_inputs, float_outputs) -> None:
     export (``model.half()`` / onnxconverter-common with keep_io_types=False) presents itself."""
     m = onnx.load(src.as_posix())
     g = m.graph
+
+    def to_fp16(value, edges) -> str:
+        """Renames `value` to `<name>_f32` in the nodes' `edges` ("input" or "output") and declares it
+        float16; returns the inner (float32) name."""
+        inner = value.name + "_f32"
+        for node in g.node:
+            names = getattr(node, edges)
+            for i, name in enumerate(names):
+                if name == value.name:
+                    names[i] = inner
+        value.type.tensor_type.elem_type = TensorProto.FLOAT16
+        return inner
+
     casts = []
     for inp in g.input:
         if inp.name in float_inputs:
-            inner = inp.name + "_f32"
-            for node in g.node:
-                for i, name in enumerate(node.input):
-                    if name == inp.name:
-                        node.input[i] = inner
-            inp.type.tensor_type.elem_type = TensorProto.FLOAT16
-            casts.append(helper.make_node("Cast", [inp.name], [inner], to=TensorProto.FLOAT))
+            casts.append(helper.make_node("Cast", [inp.name], [to_fp16(inp, "input")], to=TensorProto.FLOAT))
     tail = []
     for out in g.output:
         if out.name in float_outputs:
-            inner = out.name + "_f32"
-            for node in g.node:
-                for i, name in enumerate(node.output):
-                    if name == out.name:
-                        node.output[i] = inner
-            out.type.tensor_type.elem_type = TensorProto.FLOAT16
-            tail.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT16))
+            tail.append(helper.make_node("Cast", [to_fp16(out, "output")], [out.name], to=TensorProto.FLOAT16))
     nodes = casts + list(g.node) + tail
     del g.node[:]
     g.node.extend(nodes)
@@ -213,10 +214,8 @@ def build_sd(golden: dict) -> None:
     scale_weights(unet, 0.5)
     sample = torch.from_numpy(det_input((2, 4, 8, 8)))
     timestep = torch.tensor([981.0, 981.0])
-    export(
-        unet,
-        (sample, timestep, last),
-        folder / "unet" / "model.onnx",
+    # The UNet's inputs, outputs and dynamic axes, as the diffusers script exports them.
+    unet_io = (
         ["sample", "timestep", "encoder_hidden_states"],
         ["out_sample"],
         {
@@ -225,18 +224,8 @@ def build_sd(golden: dict) -> None:
             "encoder_hidden_states": {0: "batch", 1: "sequence"},
         },
     )
-    export(
-        unet,
-        (sample, timestep.to(torch.int64), last),
-        OUT / "unet-variants" / "unet-timestep-int64.onnx",
-        ["sample", "timestep", "encoder_hidden_states"],
-        ["out_sample"],
-        {
-            "sample": {0: "batch", 1: "channels", 2: "height", 3: "width"},
-            "timestep": {0: "batch"},
-            "encoder_hidden_states": {0: "batch", 1: "sequence"},
-        },
-    )
+    export(unet, (sample, timestep, last), folder / "unet" / "model.onnx", *unet_io)
+    export(unet, (sample, timestep.to(torch.int64), last), OUT / "unet-variants" / "unet-timestep-int64.onnx", *unet_io)
     # diffusers' script with --fp16: sample, timestep and encoder_hidden_states are float16, and so is out_sample
     to_fp16_io(
         folder / "unet" / "model.onnx",

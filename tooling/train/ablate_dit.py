@@ -56,7 +56,7 @@ def main() -> None:
                    help="also measure both EMAs of the shipped run's checkpoint (runs/fashion-dit/model.pt)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    C.GOVERNOR = C.ThreadGovernor(args.threads)
+    C.start_governor(args.threads)
     root = C.RUNS_DIR / 'ablate-dit'
     root.mkdir(parents=True, exist_ok=True)
     cache = root / 'results.json'

@@ -164,11 +164,7 @@ def dit_card(name: str, model: DiT, description: str) -> dict:
     card['parameterization'] = 'flow-velocity'
     card['schedule'] = {'family': 'flow', 'trainSteps': 1000, 'shift': 1.0, 'timestepScale': 1000,
                         'formula': 'x_t = (1 - t) x0 + t noise, v = noise - x0, timestep input = t * 1000'}
-    inputs, outputs = C.generator_io()
-    card['onnx'] = {'file': f'{name}.onnx', 'opset': C.ONNX_OPSET, 'inputs': inputs, 'outputs': outputs}
-    card['image'] = C.image_block()
-    card['classes'] = C.CLASSES
-    card['nullClass'] = C.NULL_CLASS
+    C.generator_interface(card, name)
     card['defaults'] = {'steps': 30, 'guidance': 'cfg:scale=3', 'sampler': 'euler'}
     return card
 
@@ -196,13 +192,9 @@ def main() -> None:
                     'guidance through null class 10.')
     card['training'] = C.training_block(args, facts, 'train_dit.py',
                                         'flow matching, t ~ logit-normal(0,1), label dropout 0.1')
-    card['metrics'] = {'evaluator': 'fashion-eval', 'samples': 1000 if not args.smoke else 20,
-                       'steps': 30 if not args.smoke else 2, 'sampler': 'euler (flow), uniform t from 1 to 0',
-                       'reference': 'Fashion-MNIST test set (10k), fashion-eval features',
-                       'byScale': rows}
+    card['metrics'] = C.generator_metrics(rows, args.smoke, 'euler (flow), uniform t from 1 to 0')
     C.write_card(out / f'{NAME}.card.json', card)
-    summary = ' '.join(f'cfg{r["cfgScale"]:g}:acc={r["accuracy"]:.3f},fd={r["frechetDistance"]:.2f}' for r in rows)
-    print(f'FINAL {NAME}: {summary} wall={facts["wallSeconds"]}s images={facts["images"]} out={out}', flush=True)
+    print(f'FINAL {NAME}: {C.scale_summary(rows)} wall={facts["wallSeconds"]}s images={facts["images"]} out={out}', flush=True)
 
 
 if __name__ == '__main__':

@@ -132,17 +132,14 @@ def main() -> None:
                      f'(lr {args.lr}, batch {batch}) of the flow-matching loss (label dropout 0.1) on the buffer',
         'rounds': round_log,
     }
-    card['metrics'] = {'evaluator': 'fashion-eval', 'samples': n, 'steps': 30 if not args.smoke else 2,
-                       'sampler': 'euler (flow), uniform t from 1 to 0',
-                       'reference': 'Fashion-MNIST test set (10k), fashion-eval features', 'byScale': rows,
+    card['metrics'] = {**C.generator_metrics(rows, args.smoke, 'euler (flow), uniform t from 1 to 0'),
                        'reward': {'name': C.REWARD_NAME, 'base': round(base_reward, 2),
                                   'tuned': round(tuned_reward['mean'], 2), 'samples': n, 'cfgScale': reward_scale,
                                   'steps': 30 if not args.smoke else 2,
                                   'note': 'mean over 100 samples per class, same noise seeds for base and tuned; '
                                           'higher (fewer bytes) is better'}}
     C.write_card(out / f'{NAME}.card.json', card)
-    summary = ' '.join(f'cfg{r["cfgScale"]:g}:acc={r["accuracy"]:.3f},fd={r["frechetDistance"]:.2f}' for r in rows)
-    print(f'FINAL {NAME}: rewardBase={base_reward:.2f} rewardTuned={tuned_reward["mean"]:.2f} {summary} '
+    print(f'FINAL {NAME}: rewardBase={base_reward:.2f} rewardTuned={tuned_reward["mean"]:.2f} {C.scale_summary(rows)} '
           f'wall={wall:.0f}s out={out}', flush=True)
 
 

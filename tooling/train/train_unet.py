@@ -172,22 +172,13 @@ def main() -> None:
                         'trainSteps': 1000, 'predictionType': 'epsilon',
                         'formula': 'betas = linspace(sqrt(betaStart), sqrt(betaEnd), 1000)^2; '
                                    'sample = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps; timestep input = t (0..999)'}
-    inputs, outputs = C.generator_io()
-    card['onnx'] = {'file': f'{NAME}.onnx', 'opset': C.ONNX_OPSET, 'inputs': inputs, 'outputs': outputs}
-    card['image'] = C.image_block()
-    card['classes'] = C.CLASSES
-    card['nullClass'] = C.NULL_CLASS
+    C.generator_interface(card, NAME)
     card['defaults'] = {'steps': 30, 'guidance': 'cfg:scale=3', 'sampler': 'ddim', 'spacing': 'linspace'}
     card['training'] = C.training_block(args, facts, 'train_unet.py', 'epsilon MSE, t uniform 0..999, label dropout 0.1')
-    card['metrics'] = {'evaluator': 'fashion-eval', 'samples': 1000 if not args.smoke else 20,
-                       'steps': 30 if not args.smoke else 2,
-                       'sampler': 'ddim (eta 0) = euler in sigma = sqrt((1-abar)/abar), timesteps '
-                                  'linspace(999, 0, 30) rounded, x_T = sigma_max * noise',
-                       'reference': 'Fashion-MNIST test set (10k), fashion-eval features',
-                       'byScale': rows}
+    card['metrics'] = C.generator_metrics(rows, args.smoke, 'ddim (eta 0) = euler in sigma = sqrt((1-abar)/abar), '
+                                          'timesteps linspace(999, 0, 30) rounded, x_T = sigma_max * noise')
     C.write_card(out / f'{NAME}.card.json', card)
-    summary = ' '.join(f'cfg{r["cfgScale"]:g}:acc={r["accuracy"]:.3f},fd={r["frechetDistance"]:.2f}' for r in rows)
-    print(f'FINAL {NAME}: {summary} wall={facts["wallSeconds"]}s images={facts["images"]} out={out}', flush=True)
+    print(f'FINAL {NAME}: {C.scale_summary(rows)} wall={facts["wallSeconds"]}s images={facts["images"]} out={out}', flush=True)
 
 
 if __name__ == '__main__':

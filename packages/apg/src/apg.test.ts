@@ -1,6 +1,6 @@
-import { GuidekitError, Tensor, combine, dot, norm, randn, type Prediction } from '@guidekit/core'
+import { Tensor, combine, dot, norm, randn, type Prediction } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
-import { fakeStepContext, fromEpsilon, startSession } from '@guidekit/core/testing'
+import { fakeStepContext, fromEpsilon, guidekitErrorOf, startSession } from '@guidekit/core/testing'
 import { apg, apgComfy, apgDiffusers, apgDirection, apgMomentumUpdate, diffusersEtaFromPaper, fromComfyApgCfg } from './index.js'
 
 const shape = [2, 4, 4, 4]
@@ -136,16 +136,7 @@ describe('APG guiders', () => {
       [() => apgDiffusers({ normThreshold: -1 }), 'normThreshold'],
       [() => apgComfy({ scale: 6, momentum: 1 }), 'momentum'],
     ]
-    for (const [f, name] of cases) {
-      let error: unknown
-      try {
-        f()
-      } catch (e) {
-        error = e
-      }
-      expect(GuidekitError.isInstance(error)).toBe(true)
-      expect((error as Error).message).toMatch(new RegExp(`^${name} must be`))
-    }
+    for (const [f, name] of cases) expect(guidekitErrorOf(f)?.message).toMatch(new RegExp(`^${name} must be`))
   })
 
   it('rejects mismatched branch shapes', async () => {

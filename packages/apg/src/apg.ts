@@ -1,8 +1,43 @@
 import { check, checkNumber, combine, type GuidanceSession, type Guider, type RunInfo, type StepContext, type Tensor, denoisedFrom, guidanceRescale, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
 import { apgDirection, apgMomentumUpdate, type NormDim } from './apg-math.js'
 
-function checkMomentum(value: unknown): number {
-  return checkNumber('momentum', value, { min: -1, max: 1, minExclusive: true, maxExclusive: true })
+/** The settings the three APG conventions share; what `scale` means differs between them. */
+interface ApgSettings {
+  readonly scale: number
+  readonly eta: number
+  readonly momentum: number
+  readonly normThreshold: number
+}
+
+/** Checks a convention's options, filling in that convention's defaults. */
+function apgSettings(options: Partial<ApgSettings>, defaults: Omit<ApgSettings, 'scale'> & { readonly scale?: number }): ApgSettings {
+  return {
+    scale: checkNumber('scale', options.scale ?? defaults.scale),
+    eta: checkNumber('eta', options.eta ?? defaults.eta, { min: 0 }),
+    momentum: checkNumber('momentum', options.momentum ?? defaults.momentum, { min: -1, max: 1, minExclusive: true, maxExclusive: true }),
+    normThreshold: checkNumber('normThreshold', options.normThreshold ?? defaults.normThreshold, { min: 0 }),
+  }
+}
+
+/**
+ * The momentum average of `d = c - u` over one trajectory: `ra = d + momentum ra` (the first `ra = d`);
+ * plain `d` when momentum is 0.
+ */
+function momentumAverage(momentum: number): { update(c: Tensor, u: Tensor): Tensor; reset(): void } {
+  let average: Tensor | null = null
+  return {
+    update(c, u) {
+      const diff = combine([
+        [1, c],
+        [-1, u],
+      ])
+      average = momentum === 0 ? diff : apgMomentumUpdate(average, diff, momentum)
+      return average
+    },
+    reset() {
+      average = null
+    },
+  }
 }
 
 /** Options of {@link apg} (paper convention). */
@@ -27,25 +62,17 @@ export interface ApgOptions {
  * const guider = apg({ scale: 7, eta: 0, momentum: -0.5, normThreshold: 15 })
  */
 export function apg(options: ApgOptions): Guider {
-  const scale = checkNumber('scale', options.scale)
-  const eta = checkNumber('eta', options.eta ?? 0, { min: 0 })
-  const momentum = checkMomentum(options.momentum ?? -0.5)
-  const normThreshold = checkNumber('normThreshold', options.normThreshold ?? 0, { min: 0 })
+  const { scale, eta, momentum, normThreshold } = apgSettings(options, { eta: 0, momentum: -0.5, normThreshold: 0 })
   return {
     specificationVersion: 'v1',
     name: `apg(scale=${scale}, eta=${eta}, momentum=${momentum}, normThreshold=${normThreshold})`,
     start(_run: RunInfo): GuidanceSession {
-      let runningAverage: Tensor | null = null
+      const average = momentumAverage(momentum)
       return {
         async step(ctx: StepContext) {
           if (scale === 1) return positiveOnly(ctx)
           const { cond: c, uncond: u } = await predictPair(ctx, 'apg')
-          const diff = combine([
-            [1, c.denoised],
-            [-1, u.denoised],
-          ])
-          runningAverage = momentum === 0 ? diff : apgMomentumUpdate(runningAverage, diff, momentum)
-          const g = apgDirection(runningAverage, c.denoised, { eta, normThreshold })
+          const g = apgDirection(average.update(c.denoised, u.denoised), c.denoised, { eta, normThreshold })
           const denoised = combine([
             [1, c.denoised],
             [scale - 1, g],
@@ -88,10 +115,7 @@ export interface ApgDiffusersOptions {
  * const guider = apgDiffusers({ scale: 10, momentum: -0.5, normThreshold: 15, eta: 0 })
  */
 export function apgDiffusers(options: ApgDiffusersOptions = {}): Guider {
-  const w = checkNumber('scale', options.scale ?? 7.5)
-  const eta = checkNumber('eta', options.eta ?? 1, { min: 0 })
-  const momentum = checkMomentum(options.momentum ?? 0)
-  const normThreshold = checkNumber('normThreshold', options.normThreshold ?? 15, { min: 0 })
+  const { scale: w, eta, momentum, normThreshold } = apgSettings(options, { scale: 7.5, eta: 1, momentum: 0, normThreshold: 15 })
   const original = options.useOriginalFormulation ?? false
   check(typeof original === 'boolean', 'useOriginalFormulation', original, 'a boolean')
   const phi = checkNumber('rescale', options.rescale ?? 0, { min: 0, max: 1 })
@@ -102,19 +126,14 @@ export function apgDiffusers(options: ApgDiffusersOptions = {}): Guider {
     specificationVersion: 'v1',
     name: `apg-diffusers(scale=${w}, eta=${eta}, momentum=${momentum}, normThreshold=${normThreshold}${original ? ', original' : ''})`,
     start(_run: RunInfo): GuidanceSession {
-      let runningAverage: Tensor | null = null
+      const average = momentumAverage(momentum)
       return {
         async step(ctx: StepContext) {
           if (disabled) return positiveOnly(ctx)
           const { cond: cp, uncond: up } = await predictPair(ctx, 'apgDiffusers')
           const c = modelOutput(cp, ctx.family)
           const u = modelOutput(up, ctx.family)
-          const diff = combine([
-            [1, c],
-            [-1, u],
-          ])
-          runningAverage = momentum === 0 ? diff : apgMomentumUpdate(runningAverage, diff, momentum)
-          const g = apgDirection(runningAverage, c, normDim === undefined ? { eta, normThreshold } : { eta, normThreshold, normDim })
+          const g = apgDirection(average.update(c, u), c, normDim === undefined ? { eta, normThreshold } : { eta, normThreshold, normDim })
           let pred = combine([
             [1, original ? c : u],
             [w, g],
@@ -152,29 +171,21 @@ export interface ApgComfyOptions {
  * const guider = apgComfy({ scale: 6, eta: 0, normThreshold: 5, momentum: -0.5 })
  */
 export function apgComfy(options: ApgComfyOptions): Guider {
-  const cfg = checkNumber('scale', options.scale)
-  const eta = checkNumber('eta', options.eta ?? 1, { min: 0 })
-  const normThreshold = checkNumber('normThreshold', options.normThreshold ?? 5, { min: 0 })
-  const momentum = checkMomentum(options.momentum ?? 0)
+  const { scale: cfg, eta, momentum, normThreshold } = apgSettings(options, { eta: 1, momentum: 0, normThreshold: 5 })
   return {
     specificationVersion: 'v1',
     name: `apg-comfy(scale=${cfg}, eta=${eta}, normThreshold=${normThreshold}, momentum=${momentum})`,
     start(_run: RunInfo): GuidanceSession {
-      let runningAverage: Tensor | null = null
+      const average = momentumAverage(momentum)
       let prevSigma: number | null = null
       return {
         async step(ctx: StepContext) {
           if (Math.abs(cfg - 1) <= 1e-9) return positiveOnly(ctx)
-          if (prevSigma !== null && ctx.sigma > prevSigma) runningAverage = null
+          if (prevSigma !== null && ctx.sigma > prevSigma) average.reset()
           prevSigma = ctx.sigma
           const { cond: c, uncond: u } = await predictPair(ctx, 'apgComfy')
-          const diff = combine([
-            [1, c.denoised],
-            [-1, u.denoised],
-          ])
-          runningAverage = momentum === 0 ? diff : apgMomentumUpdate(runningAverage, diff, momentum)
           const rank = ctx.x.shape.length
-          const g = apgDirection(runningAverage, c.denoised, rank > 4 ? { eta, normThreshold, normDim: [-3, -2, -1] } : { eta, normThreshold })
+          const g = apgDirection(average.update(c.denoised, u.denoised), c.denoised, rank > 4 ? { eta, normThreshold, normDim: [-3, -2, -1] } : { eta, normThreshold })
           const denoised = combine([
             [1, c.denoised],
             [cfg, g],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { GuidekitError } from './errors.js'
 import { combine, cosineSimilarity, cosineSimilarityFlat, dot, findNonFinite, norm, std } from './kernels.js'
 import { randn } from './noise.js'
+import { guidekitErrorOf } from './testing/index.js'
 import { Tensor } from './tensor.js'
 
 describe('kernels', () => {
@@ -74,14 +74,7 @@ describe('kernels', () => {
   })
 
   it('rejects a per-sample coefficient list that does not match the batch, and non-finite coefficients', () => {
-    const codeOf = (f: () => unknown): string | undefined => {
-      try {
-        f()
-      } catch (e) {
-        return GuidekitError.isInstance(e) ? e.code : 'not a GuidekitError'
-      }
-      return undefined
-    }
+    const codeOf = (f: () => unknown) => guidekitErrorOf(f)?.code
     expect(a.batch).toBe(3)
     expect(() => combine([[[1, 2], a]])).toThrowError(/coefficient 0 lists 2 values for a batch of 3/)
     expect(() => combine([[1, a], [[0.5, 0.5, 0.5, 0.5], b]])).toThrowError(/coefficient 1 lists 4 values/)

@@ -151,35 +151,22 @@ export function cosineSimilarity(a: Tensor, b: Tensor): Float64Array {
   assertSameShape('cosineSimilarity', a, b)
   const out = new Float64Array(a.batch)
   const n = a.sampleSize
-  const x = a.data
-  const y = b.data
-  for (let s = 0; s < a.batch; s++) {
-    let ab = 0
-    let aa = 0
-    let bb = 0
-    const end = (s + 1) * n
-    for (let i = s * n; i < end; i++) {
-      const p = x[i] as number
-      const q = y[i] as number
-      ab += p * q
-      aa += p * p
-      bb += q * q
-    }
-    const d = Math.sqrt(aa * bb)
-    out[s] = d > 0 ? ab / d : 0
-  }
+  for (let s = 0; s < a.batch; s++) out[s] = cosineOfRange(a.data, b.data, s * n, (s + 1) * n)
   return out
 }
 
 /** Cosine similarity of two tensors flattened whole (batch included), as one number. */
 export function cosineSimilarityFlat(a: Tensor, b: Tensor): number {
   assertSameShape('cosineSimilarityFlat', a, b)
+  return cosineOfRange(a.data, b.data, 0, a.data.length)
+}
+
+/** `<x, y> / (|x| |y|)` over elements [start, end) (float64 sums; 0 when either part is all zeros). */
+function cosineOfRange(x: Float32Array, y: Float32Array, start: number, end: number): number {
   let ab = 0
   let aa = 0
   let bb = 0
-  const x = a.data
-  const y = b.data
-  for (let i = 0; i < x.length; i++) {
+  for (let i = start; i < end; i++) {
     const p = x[i] as number
     const q = y[i] as number
     ab += p * q

@@ -68,15 +68,7 @@ export function draftAttentionMap(queries: Tensor, keys: Tensor, options: { scal
   const row = new Float64Array(S)
   for (let h = 0; h < H; h++) {
     for (let i = 0; i < S; i++) {
-      let max = -Infinity
-      for (let j = 0; j < S; j++) {
-        let dot = 0
-        for (let c = 0; c < D; c++) dot += queries.data[(h * S + i) * D + c]! * keys.data[(h * S + j) * D + c]!
-        row[j] = dot * scale
-        if (row[j]! > max) max = row[j]!
-      }
-      let sum = 0
-      for (let j = 0; j < S; j++) sum += row[j] = Math.exp(row[j]! - max)
+      const sum = exponentiatedScores(row, queries.data, (h * S + i) * D, keys.data, h * S, D, scale)
       for (let j = 0; j < S; j++) out[(h * S + i) * S + j] = row[j]! / sum
     }
   }
@@ -151,6 +143,23 @@ export function selectBlocks(map: Tensor, options: SelectBlocksOptions): Uint8Ar
   return mask
 }
 
+/**
+ * One softmax row before normalisation: `row[j] = exp(s_j - max s)` with `s_j = scale <q, k_j>` for the
+ * `row.length` keys starting at key `firstKey`, in float64; returns `sum_j row[j]`.
+ */
+function exponentiatedScores(row: Float64Array, q: Float32Array, qOffset: number, k: Float32Array, firstKey: number, D: number, scale: number): number {
+  let max = -Infinity
+  for (let j = 0; j < row.length; j++) {
+    let dot = 0
+    for (let c = 0; c < D; c++) dot += q[qOffset + c]! * k[(firstKey + j) * D + c]!
+    row[j] = dot * scale
+    if (row[j]! > max) max = row[j]!
+  }
+  let sum = 0
+  for (let j = 0; j < row.length; j++) sum += row[j] = Math.exp(row[j]! - max)
+  return sum
+}
+
 /** Options of the attention functions. */
 export interface AttentionOptions {
   /** Softmax scale; default `1 / sqrt(headDim)`. */
@@ -167,15 +176,7 @@ export function denseAttention(q: Tensor, k: Tensor, v: Tensor, options: Attenti
   const row = new Float64Array(Lk)
   for (let h = 0; h < H; h++) {
     for (let i = 0; i < L; i++) {
-      let max = -Infinity
-      for (let j = 0; j < Lk; j++) {
-        let dot = 0
-        for (let c = 0; c < D; c++) dot += q.data[(h * L + i) * D + c]! * k.data[(h * Lk + j) * D + c]!
-        row[j] = dot * scale
-        if (row[j]! > max) max = row[j]!
-      }
-      let sum = 0
-      for (let j = 0; j < Lk; j++) sum += row[j] = Math.exp(row[j]! - max)
+      const sum = exponentiatedScores(row, q.data, (h * L + i) * D, k.data, h * Lk, D, scale)
       for (let c = 0; c < Dv; c++) {
         let o = 0
         for (let j = 0; j < Lk; j++) o += row[j]! * v.data[(h * Lk + j) * Dv + c]!

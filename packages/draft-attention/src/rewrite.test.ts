@@ -117,7 +117,7 @@ describe('rewriteDraftAttention: model handling', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('keeps unknown fields (newer ONNX schema fields) on the model, graph and nodes', () => {
-    // Field 99 (varint 42) is not in the vendored onnx.proto.
+    // Field 99 (varint 42) is not in ONNX 1.12's onnx.proto (the generated bindings).
     const withUnknown = new Uint8Array([...base, 0x98, 0x06, 0x2a])
     const out = rewriteDraftAttention(withUnknown, options).model
     const tail = out.subarray(out.length - 3)
@@ -130,7 +130,7 @@ describe('rewriteDraftAttention: model handling', () => {
     const m = fromBinary(ModelProtoSchema, base)
     const g = m.graph!
     const last = g.node.length - 1
-    // Field 9 of NodeProto (metadata_props in ONNX >= 1.17) is unknown to the vendored 1.12 schema.
+    // Field 9 of NodeProto (metadata_props in ONNX >= 1.17) is unknown to the 1.12 schema of the generated bindings.
     g.node[last] = fromBinary(NodeProtoSchema, new Uint8Array([...toBinary(NodeProtoSchema, g.node[last]!), 0x4a, 0x02, 0x08, 0x01]))
     const out = fromBinary(ModelProtoSchema, rewriteDraftAttention(toBinary(ModelProtoSchema, m), options).model)
     const ifNode = out.graph!.node.find((n) => n.opType === 'If')!

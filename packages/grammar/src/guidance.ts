@@ -61,6 +61,16 @@ function options(values: ReadonlyMap<string, Value>, rename: Readonly<Record<str
   return out
 }
 
+/** The build of a guider that one factory of `pkg` makes from the node's options, `scale` defaulting to `defaultScale`. */
+function fromOptions(pkg: string, importer: () => Promise<Record<string, unknown>>, name: string, defaultScale: number): Strategy['build'] {
+  return async (values) => {
+    const m = await load(pkg, importer)
+    const o = options(values)
+    if (o.scale === undefined) o.scale = defaultScale
+    return exported<(o: unknown) => Guider>(m, name, pkg)(o)
+  }
+}
+
 const camel = (kebab: string): string => kebab.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 
 const STRATEGIES: readonly Strategy[] = [
@@ -78,45 +88,25 @@ const STRATEGIES: readonly Strategy[] = [
       rescale: num('guidance rescale phi in [0, 1] (arXiv 2305.08891)'),
       space: { kind: 'enum', values: ['epsilon', 'x0'], doc: 'where rescale is computed' },
     },
-    async build(values) {
-      const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
-      const o = options(values)
-      if (o.scale === undefined) o.scale = 3
-      return exported<(o: unknown) => Guider>(m, 'cfg', '@guidekit/cfg')(o)
-    },
+    build: fromOptions('@guidekit/cfg', () => import('@guidekit/cfg'), 'cfg', 3),
   },
   {
     names: ['cfg-zero-star', 'cfg-zero*', 'cfgzero'],
     summary: 'CFG-Zero* (optimized scale + zero-init steps, arXiv 2503.18886)',
     params: { scale: num('paper scale w; default 3'), 'zero-init-steps': int('first steps that output zero') },
-    async build(values) {
-      const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
-      const o = options(values)
-      if (o.scale === undefined) o.scale = 3
-      return exported<(o: unknown) => Guider>(m, 'cfgZeroStar', '@guidekit/cfg')(o)
-    },
+    build: fromOptions('@guidekit/cfg', () => import('@guidekit/cfg'), 'cfgZeroStar', 3),
   },
   {
     names: ['tcfg', 'tangential-cfg'],
     summary: 'tangential-damping CFG (arXiv 2503.18137)',
     params: { scale: num('paper scale w; default 3') },
-    async build(values) {
-      const m = await load('@guidekit/cfg', () => import('@guidekit/cfg'))
-      const o = options(values)
-      if (o.scale === undefined) o.scale = 3
-      return exported<(o: unknown) => Guider>(m, 'tangentialCfg', '@guidekit/cfg')(o)
-    },
+    build: fromOptions('@guidekit/cfg', () => import('@guidekit/cfg'), 'tangentialCfg', 3),
   },
   {
     names: ['cfg++', 'cfgpp', 'cfg-pp'],
     summary: 'CFG++: guided x0, re-noised with the unconditional prediction (arXiv 2406.08070)',
     params: { scale: num("the paper's lambda >= 0, typically 0..1; default 0.6") },
-    async build(values) {
-      const m = await load('@guidekit/cfg-pp', () => import('@guidekit/cfg-pp'))
-      const o = options(values)
-      if (o.scale === undefined) o.scale = 0.6
-      return exported<(o: unknown) => Guider>(m, 'cfgPlusPlus', '@guidekit/cfg-pp')(o)
-    },
+    build: fromOptions('@guidekit/cfg-pp', () => import('@guidekit/cfg-pp'), 'cfgPlusPlus', 0.6),
   },
   {
     names: ['apg'],
@@ -127,12 +117,7 @@ const STRATEGIES: readonly Strategy[] = [
       momentum: num('momentum beta in (-1, 1); default -0.5'),
       'norm-threshold': num('norm threshold r (0 = off); default 0'),
     },
-    async build(values) {
-      const m = await load('@guidekit/apg', () => import('@guidekit/apg'))
-      const o = options(values)
-      if (o.scale === undefined) o.scale = 5
-      return exported<(o: unknown) => Guider>(m, 'apg', '@guidekit/apg')(o)
-    },
+    build: fromOptions('@guidekit/apg', () => import('@guidekit/apg'), 'apg', 5),
   },
   {
     names: ['adaptive', 'ag'],

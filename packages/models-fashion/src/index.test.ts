@@ -3,7 +3,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cfg } from '@guidekit/cfg'
-import { GuidekitError, euler, sample } from '@guidekit/core'
+import { euler, sample } from '@guidekit/core'
+import { guidekitErrorOf } from '@guidekit/core/testing'
 import { loadClassConditionalDenoiser, openSession, parseGeneratorCard, planFromCard } from '@guidekit/onnx'
 import { Tensor as OrtTensor } from 'onnxruntime-common'
 import { fashionModel, fashionModelNames } from './index.js'
@@ -109,12 +110,7 @@ describe('fashionModel', () => {
     // @ts-expect-error: not a shipped model
     const call = () => fashionModel('fashion-gan')
     expect(call).toThrow(/expected one of fashion-dit/)
-    try {
-      call()
-    } catch (error) {
-      expect(GuidekitError.isInstance(error)).toBe(true)
-      expect((error as GuidekitError).code).toBe('INVALID_ARGUMENT')
-    }
+    expect(guidekitErrorOf(call)?.code).toBe('INVALID_ARGUMENT')
   })
 
   it('returns the same cached object', () => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { GuidekitError } from '@guidekit/core'
+import { guidekitErrorOf } from '@guidekit/core/testing'
 import { describe, expect, it } from 'vitest'
 import { fashionModel, fashionModelNames } from './index.js'
 import { fashionWebModel } from './web.js'
@@ -28,10 +28,6 @@ describe('fashionWebModel (browser entry)', () => {
     // @ts-expect-error: not a shipped model
     const call = () => fashionWebModel('fashion-gan')
     expect(call).toThrow(/expected one of fashion-dit/)
-    try {
-      call()
-    } catch (error) {
-      expect(GuidekitError.isInstance(error) && error.code).toBe('INVALID_ARGUMENT')
-    }
+    expect(guidekitErrorOf(call)?.code).toBe('INVALID_ARGUMENT')
   })
 })

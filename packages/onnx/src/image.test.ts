@@ -1,15 +1,9 @@
-import { GuidekitError, Tensor } from '@guidekit/core'
+import { Tensor } from '@guidekit/core'
+import { guidekitErrorOf } from '@guidekit/core/testing'
 import { describe, expect, it } from 'vitest'
 import { toRawImages } from './image.js'
 
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f()
-  } catch (e) {
-    return GuidekitError.isInstance(e) ? e.code : 'not a GuidekitError'
-  }
-  return undefined
-}
+const codeOf = (f: () => unknown) => guidekitErrorOf(f)?.code
 
 describe('toRawImages', () => {
   const image = new Tensor(Float32Array.from([-1, 0, 1, 0.5, -0.5, 2]), [1, 1, 2, 3])

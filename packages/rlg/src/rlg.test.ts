@@ -1,5 +1,5 @@
-import { GuidekitError, Tensor, flowMatchEuler, flowPlan, gaussianDenoiser, sample, type Branch, type Guider } from '@guidekit/core'
-import { referenceCfg } from '@guidekit/core/testing'
+import { Tensor, flowMatchEuler, flowPlan, gaussianDenoiser, sample, type Branch, type Guider } from '@guidekit/core'
+import { guidekitErrorOf, referenceCfg } from '@guidekit/core/testing'
 import { describe, expect, it } from 'vitest'
 import { rlg } from './index.js'
 
@@ -72,16 +72,7 @@ describe('rlg', () => {
     const named = gaussianDenoiser({ family: 'flow', means: { positive: 1, negative: 0 }, models: { sd: models.base, grpo: models.tuned } })
     const r = await sample({ denoiser: named, guider: rlg({ scale: 1.5, inner: referenceCfg(3), models: { base: 'sd', tuned: 'grpo' } }), sampler: flowMatchEuler(), plan, shape: [1, 4] })
     expect(r.modelCalls).toBe(20)
-    const fails = (f: () => unknown, name: RegExp) => {
-      let error: unknown
-      try {
-        f()
-      } catch (e) {
-        error = e
-      }
-      expect(GuidekitError.isInstance(error)).toBe(true)
-      expect((error as Error).message).toMatch(name)
-    }
+    const fails = (f: () => unknown, name: RegExp) => expect(guidekitErrorOf(f)?.message).toMatch(name)
     fails(() => rlg({ scale: Number.NaN, inner: referenceCfg(3) }), /^scale must be a finite number/)
     fails(() => rlg({ scale: 1, inner: referenceCfg(3), tunedOnlySteps: 1.5 }), /^tunedOnlySteps must be an integer/)
     fails(() => rlg({ scale: 1, inner: referenceCfg(3), models: { base: 'a', tuned: 'a' } }), /^models must be two distinct/)

@@ -1,28 +1,14 @@
+import { testUniforms } from '@guidekit/core/testing'
+
 // Seeded benchmark data: random Gaussian Q/K/V and "spatially local" Q = K (Fourier features of the
 // token's frame/row/column, as in the reference's section 5.2), so attention concentrates near each token.
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-export function randn(n: number, seed: number): Float32Array {
-  const r = rng(seed)
-  const out = new Float32Array(n)
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r())
-  return out
-}
+export { testNormals as randn, relL2 } from '@guidekit/core/testing'
 
 /** Q = K with locality, layout [H, L, D]; `temperature` scales the logits (3 = fairly peaked). */
 export function localQK(heads: number, grid: { frames: number; height: number; width: number }, headDim: number, temperature: number, seed: number): Float32Array {
   const L = grid.frames * grid.height * grid.width
   const out = new Float32Array(heads * L * headDim)
-  const r = rng(seed)
+  const r = testUniforms(seed)
   // logits q.k / sqrt(D) = temperature * mean(cos(angle differences)) * 2 ... scale features so that
   // q.q / sqrt(D) = temperature * sqrt(D) / 2 * (2 / D) * D ... keep it simple: |q|^2 / sqrt(D) = temperature * 8.
   const amp = Math.sqrt((temperature * 8 * Math.sqrt(headDim)) / (headDim / 2))
@@ -42,16 +28,6 @@ export function localQK(heads: number, grid: { frames: number; height: number; w
     }
   }
   return out
-}
-
-export function relL2(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0
-  let den = 0
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - ref[i]!) ** 2
-    den += ref[i]! ** 2
-  }
-  return Math.sqrt(num / den)
 }
 
 /** [B, H, L, D] -> [B, L, H*D]. */

@@ -1,5 +1,6 @@
 // @guidekit/core/testing: the fixtures every guidance package's tests need: a step context serving fixed
-// predictions, a guidance session starter, epsilon-to-prediction conversion and a reference CFG guider.
+// predictions, a guidance session starter, epsilon-to-prediction conversion, a reference CFG guider, seeded
+// test data and error measures.
 // Published, so third-party guiders can be tested the same way.
 import type { Branch, GuidanceSession, Guider, NoiseFamily, Prediction, StepContext } from '../contracts.js'
 import { GuidekitError } from '../errors.js'
@@ -8,6 +9,7 @@ import { combine } from '../kernels.js'
 import { Tensor } from '../tensor.js'
 
 export { gaussianDenoiser } from '../toy.js'
+export { testUniforms, testNormals, relL2, maxAbsDiff } from './data.js'
 export type { GaussianDenoiserOptions } from '../toy.js'
 
 /** Options of {@link fakeStepContext}. */
@@ -84,4 +86,21 @@ export function referenceCfg(scale: number): Guider {
       },
     }),
   }
+}
+
+/**
+ * The {@link GuidekitError} that `f` throws, or undefined when `f` returns. Anything else thrown is thrown
+ * again, so a test never mistakes a TypeError for the error it expects.
+ *
+ * @example
+ * expect(guidekitErrorOf(() => cfg({ scale: Number.NaN }))?.code).toBe('INVALID_ARGUMENT')
+ */
+export function guidekitErrorOf(f: () => unknown): GuidekitError | undefined {
+  try {
+    f()
+  } catch (e) {
+    if (GuidekitError.isInstance(e)) return e
+    throw e
+  }
+  return undefined
 }

@@ -1,21 +1,8 @@
-// Seeded test data (no Math.random): mulberry32 + Box-Muller.
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { testNormals, testUniforms } from '@guidekit/core/testing'
 
-export function randn(n: number, seed: number): Float32Array {
-  const r = rng(seed)
-  const out = new Float32Array(n)
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r())
-  return out
-}
+// Seeded test data (no Math.random), from core's test generator.
+export { maxAbsDiff, relL2 } from '@guidekit/core/testing'
+export { testUniforms as rng, testNormals as randn }
 
 /**
  * "Spatially local" Q = K for a grid: Fourier features of (frame, row, col) times a temperature, so
@@ -30,7 +17,7 @@ export function localQK(
   const prefix = options.prefix ?? 0
   const L = prefix + grid.frames * grid.height * grid.width
   const out = new Float32Array(heads * L * headDim)
-  const r = rng(options.seed)
+  const r = testUniforms(options.seed)
   for (let h = 0; h < heads; h++) {
     const freqs = Array.from({ length: headDim / 2 }, () => [r() * 2 - 1, (r() * 2 - 1) * 0.6, (r() * 2 - 1) * 0.6, r() * 2 * Math.PI] as const)
     for (let t = 0; t < L; t++) {
@@ -52,22 +39,6 @@ export function localQK(
     }
   }
   return out
-}
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!))
-  return m
-}
-
-export function relL2(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let num = 0
-  let den = 0
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - ref[i]!) ** 2
-    den += ref[i]! ** 2
-  }
-  return Math.sqrt(num / den)
 }
 
 /** [B, H, L, D] -> [B, L, H*D]. */

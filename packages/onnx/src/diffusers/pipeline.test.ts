@@ -37,6 +37,15 @@ function variant(replace: Record<string, string | null>): string {
   return tmp
 }
 
+/** The miniature with `file` (from __fixtures__/unet-variants) as its UNet, and that UNet's noise prediction for the golden input. */
+async function unetVariantNoise(file: string): Promise<{ sd: DiffusersPipeline; noise: Float32Array }> {
+  const sd = await load(variant({ 'unet/model.onnx': fixture('unet-variants', file) }))
+  const d = await sd.denoiser({ prompt: 'a photo of a cat' })
+  const x = new Tensor(detInput([2, 4, 8, 8]).batchSlice(0).data.slice(), [1, 4, 8, 8])
+  const [p] = await d.predict({ step: 0, steps: 1, x, sigma: 0, timestep: golden.unet.timestep, branches: [{ role: 'positive' }] })
+  return { sd, noise: p!.noise.data }
+}
+
 function expectSummary(data: ArrayLike<number>, expected: Summary, tolerance = 1e-4): void {
   const s = summarize(data)
   expect(Math.abs(s.absSum - expected.absSum) / expected.absSum).toBeLessThan(tolerance)
@@ -116,22 +125,16 @@ describe('loadDiffusersPipeline (SD1.5 ONNX layout miniature)', () => {
     ['int64 [batch] timestep (older diffusers script / optimum)', 'unet-timestep-int64.onnx', 'int64'],
     ['float32 scalar timestep (recent optimum)', 'unet-timestep-scalar.onnx', 'float32'],
   ])('feeds a %s as the model declares', async (_label, file, dtype) => {
-    const sd = await load(variant({ 'unet/model.onnx': fixture('unet-variants', file) }))
+    const { sd, noise } = await unetVariantNoise(file)
     expect(sd.io.unet.inputs.get('timestep')?.dtype).toBe(dtype)
-    const d = await sd.denoiser({ prompt: 'a photo of a cat' })
-    const x = new Tensor(detInput([2, 4, 8, 8]).batchSlice(0).data.slice(), [1, 4, 8, 8])
-    const [p] = await d.predict({ step: 0, steps: 1, x, sigma: 0, timestep: golden.unet.timestep, branches: [{ role: 'positive' }] })
-    p!.noise.data.slice(0, 8).forEach((v, i) => expect(Math.abs(v - (golden.unet.outSample.first[i] as number))).toBeLessThan(1e-4))
+    noise.slice(0, 8).forEach((v, i) => expect(Math.abs(v - (golden.unet.outSample.first[i] as number))).toBeLessThan(1e-4))
   })
 
   it('runs float16 UNet exports (--fp16) through conversion at the edge', async () => {
-    const sd = await load(variant({ 'unet/model.onnx': fixture('unet-variants', 'unet-fp16.onnx') }))
+    const { sd, noise } = await unetVariantNoise('unet-fp16.onnx')
     expect(sd.io.unet.inputs.get('encoder_hidden_states')?.dtype).toBe('float16')
-    const d = await sd.denoiser({ prompt: 'a photo of a cat' })
-    const x = new Tensor(detInput([2, 4, 8, 8]).batchSlice(0).data.slice(), [1, 4, 8, 8])
-    const [p] = await d.predict({ step: 0, steps: 1, x, sigma: 0, timestep: golden.unet.timestep, branches: [{ role: 'positive' }] })
     // outputs are ~0.03: fp16 (11-bit mantissa) keeps them to ~1e-4
-    p!.noise.data.slice(0, 8).forEach((v, i) => expect(Math.abs(v - (golden.unet.outSample.first[i] as number))).toBeLessThan(5e-4))
+    noise.slice(0, 8).forEach((v, i) => expect(Math.abs(v - (golden.unet.outSample.first[i] as number))).toBeLessThan(5e-4))
   })
 
   it('reads int64 input_ids text encoders', async () => {

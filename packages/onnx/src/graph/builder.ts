@@ -1,5 +1,5 @@
 // Small helpers over the generated ONNX protobuf bindings (protobuf-es keeps unknown fields, so fields
-// newer than the vendored onnx.proto survive a decode/encode round trip).
+// newer than ONNX 1.12's onnx.proto survive a decode/encode round trip).
 import { create } from '@bufbuild/protobuf'
 import { float16BitsToFloat32 } from '@guidekit/core'
 import {

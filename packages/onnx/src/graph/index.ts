@@ -1,5 +1,5 @@
 // @guidekit/onnx/graph: read, edit and write ONNX graphs with protobuf-es (bindings generated from the
-// vendored onnx.proto; unknown fields survive a round trip). Runtime-free: works in Node and browsers.
+// ONNX 1.12 onnx.proto, see docs/decisions/0004; unknown fields survive a round trip). Runtime-free: works in Node and browsers.
 import { fromBinary, toBinary } from '@bufbuild/protobuf'
 import { GuidekitError } from '@guidekit/core'
 import { type GraphProto, type ModelProto, ModelProtoSchema } from './onnx_pb.js'
