@@ -82,7 +82,9 @@ interface Registry {
 
 async function registry(): Promise<Registry | undefined> {
   try {
-    return (await import('@guidekit/models-fashion')) as Registry
+    // Typed by what the CLI uses: a models-fashion without the pipeline registry has the rest.
+    const m: object = await import('@guidekit/models-fashion')
+    return m as Registry
   } catch {
     return undefined
   }
