@@ -13,12 +13,12 @@ import type * as ModelsFashion from '@guidekit/models-fashion'
 const registered = await vi.hoisted(async () => {
   const { cpSync, mkdtempSync, writeFileSync } = await import('node:fs')
   const { tmpdir } = await import('node:os')
-  const { join } = await import('node:path')
+  const path = await import('node:path')
   const { fileURLToPath } = await import('node:url')
-  const dir = mkdtempSync(join(tmpdir(), 'guidekit-registry-'))
-  const folder = join(dir, 'fashion-sd')
+  const dir = mkdtempSync(path.join(tmpdir(), 'guidekit-registry-'))
+  const folder = path.join(dir, 'fashion-sd')
   cpSync(fileURLToPath(new URL('../../../packages/onnx/src/__fixtures__/sd-miniature', import.meta.url)), folder, { recursive: true })
-  const card = join(dir, 'fashion-sd.card.json')
+  const card = path.join(dir, 'fashion-sd.card.json')
   const defaults = { steps: 3, guidance: 'cfg:scale=5', sampler: 'ddim' }
   writeFileSync(card, JSON.stringify({ name: 'fashion-sd', cardVersion: 2, kind: 'text-to-image', folder: 'fashion-sd', defaults }))
   return { dir, folder, card }
