@@ -11,7 +11,8 @@ const EXIT_CODES = `Exit codes:
 
 const MODEL_HELP = `Model and sampling (defaults: what the model's card recommends in "defaults", for diffusers folders
 the scheduler config, else the values below):
-  --model <m>            fashion-dit (default), fashion-unet, fashion-dit-rl, a class-conditional <name>.onnx or
+  --model <m>            a name from @guidekit/models-fashion: fashion-dit (default), fashion-unet, fashion-dit-rl,
+                         fashion-sd (text-to-image, where shipped); a class-conditional <name>.onnx or
                          <name>.card.json, a text-to-image card, or a diffusers SD ONNX folder (model_index.json, unet/, ...)
   --precision <p>        fp32 | int8 | fp16: a reduced-precision variant (<name>-int8.card.json next to the card);
                          default: the fastest variant that passed its quality gate, else the model itself

@@ -1,5 +1,5 @@
-// `--model` resolution: a shipped model name, a class-conditional `.onnx` / `.card.json`, a text-to-image
-// card, or a diffusers ONNX folder, behind one small interface the commands use.
+// `--model` resolution: a model name registered in @guidekit/models-fashion, a class-conditional `.onnx` /
+// `.card.json`, a text-to-image card, or a diffusers ONNX folder, behind one small interface the commands use.
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Denoiser, NoiseFamily, SamplingPlan, Tensor, TimestepSpacing } from '@guidekit/core'
@@ -63,29 +63,64 @@ export interface LoadOptions {
 /** A model on disk: its card (and, when `--model` named the `.onnx` file, that file), or a diffusers folder. */
 type Located = { readonly kind: 'card'; readonly cardPath: string; readonly onnxPath?: string } | { readonly kind: 'folder'; readonly path: string }
 
-/** The shipped generators of `@guidekit/models-fashion` (loaded lazily: the CLI works without the package). */
-async function shippedNames(): Promise<readonly string[]> {
+// Model names come from @guidekit/models-fashion's registries: class-conditional models
+// (`fashionModelNames`, `fashionModel(name)`) and text-to-image pipelines (`fashionPipelineNames`,
+// `fashionPipeline(name)`: a diffusers ONNX folder with its card next to it). A name resolves to its card;
+// a pipeline's card names its folder, so `--model fashion-sd` runs exactly as `--model <that folder>`, plus
+// the card's defaults. The package is imported lazily: the CLI works without it (paths only). The
+// pipeline registry is optional here, so the CLI also runs against a models-fashion that ships none.
+interface Registered {
+  readonly cardPath: string
+  readonly card: { readonly kind: string }
+}
+interface Registry {
+  readonly fashionModelNames: readonly string[]
+  readonly fashionModel: (name: string) => Registered
+  readonly fashionPipelineNames?: readonly string[]
+  readonly fashionPipeline?: (name: string) => Registered
+}
+
+async function registry(): Promise<Registry | undefined> {
   try {
-    const m = await import('@guidekit/models-fashion')
-    return m.fashionModelNames.filter((n) => n !== 'fashion-eval')
+    // Typed by what the CLI uses: a models-fashion without the pipeline registry has the rest.
+    const m: object = await import('@guidekit/models-fashion')
+    return m as Registry
   } catch {
-    return []
+    return undefined
   }
 }
 
-async function shippedCard(name: string): Promise<string> {
-  const m = await import('@guidekit/models-fashion')
-  const path = m.fashionModel(name as Parameters<typeof m.fashionModel>[0]).cardPath
-  return path
+/** The card of a registered model or pipeline name, or `undefined` when the name is not registered. */
+function registeredCard(m: Registry | undefined, name: string): string | undefined {
+  if (m === undefined) return undefined
+  if (m.fashionModelNames.includes(name)) return m.fashionModel(name).cardPath
+  if (m.fashionPipeline && m.fashionPipelineNames?.includes(name)) return m.fashionPipeline(name).cardPath
+  return undefined
+}
+
+/** The registered names that make images (for messages): generators and the pipelines this copy ships. */
+function registeredGenerators(m: Registry | undefined): string[] {
+  if (m === undefined) return []
+  const usable = (get: (name: string) => Registered) => (name: string): boolean => {
+    try {
+      return get(name).card.kind !== 'evaluator'
+    } catch {
+      return false // not shipped in this copy, or broken: reported when asked for by name, not listed here
+    }
+  }
+  const { fashionModel, fashionPipeline, fashionModelNames, fashionPipelineNames = [] } = m
+  return [...fashionModelNames.filter(usable(fashionModel)), ...(fashionPipeline ? fashionPipelineNames.filter(usable(fashionPipeline)) : [])]
 }
 
 /** Where a `--model` value points, checked for existence (nothing is loaded yet). */
 export async function locate(spec: string, flag = '--model'): Promise<Located> {
-  const shipped = await shippedNames()
-  if (shipped.includes(spec)) return { kind: 'card', cardPath: await shippedCard(spec) }
+  const m = await registry()
+  const registered = registeredCard(m, spec)
+  if (registered !== undefined) return { kind: 'card', cardPath: registered }
   const path = resolve(spec)
   if (!existsSync(path)) {
     if (existsSync(`${path}.card.json`)) return { kind: 'card', cardPath: `${path}.card.json` }
+    const shipped = registeredGenerators(m)
     throw new UsageError(
       `${flag} ${spec}: not found. Pass a shipped model (${shipped.join(', ') || 'none installed'}), a class-conditional <name>.onnx or <name>.card.json, or a diffusers ONNX folder (model_index.json, unet/, vae_decoder/, ...).`,
     )
