@@ -4,7 +4,7 @@ import { fashionWebModel } from '@guidekit/models-fashion/web'
 import type { RawImage } from '@guidekit/onnx/web'
 import { imageFileName, imageTexts } from './metadata.js'
 import { encodePng } from './png.js'
-import { runGrid, type RowResult } from './run.js'
+import { planChoice, runGrid, type RowResult } from './run.js'
 import { formatState, parseState, splitGuidance, type PlaygroundState } from './state.js'
 
 const $ = <T extends HTMLElement>(selector: string): T => {
@@ -169,6 +169,7 @@ function finishRow(view: RowView, row: RowResult, state: PlaygroundState, classN
       guider: row.guiderName,
       sampler,
       steps: state.steps,
+      ...planChoice(state.model),
       seed: state.seed + c,
       width: image.width,
       height: image.height,

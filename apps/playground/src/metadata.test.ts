@@ -10,6 +10,8 @@ const record: ImageRecord = {
   guider: 'apg(scale=5)',
   sampler: 'euler',
   steps: 30,
+  spacing: undefined,
+  karras: undefined,
   seed: 3,
   width: 28,
   height: 28,
@@ -35,7 +37,16 @@ describe('PNG metadata', () => {
     expect(json).not.toHaveProperty('rlModel')
   })
 
-  it('names files as guidekit generate does', () => {
+  it('records spacing and Karras for VP models, in the CLI order, and passes them in the command', () => {
+    const unet: ImageRecord = { ...record, model: 'fashion-unet', sampler: 'ddim:eta=0', spacing: 'linspace', karras: false }
+    const { parameters, guidekit } = imageTexts(unet)
+    expect(parameters).toContain('Steps: 30, Sampler: ddim:eta=0, Spacing: linspace, Karras: no, Guidance:')
+    expect(reproduceCommand(unet)).toBe("guidekit generate --model fashion-unet --class 'Ankle boot' --guidance apg:scale=5,eta=0 --sampler ddim:eta=0 --steps 30 --spacing linspace --seed 3")
+    expect(JSON.parse(guidekit)).toMatchObject({ steps: 30, spacing: 'linspace', karras: false, seed: 3 })
+    expect(reproduceCommand({ ...unet, karras: true })).toContain('--spacing linspace --karras --seed 3')
+  })
+
+  it('names files <model>-<class>-<guidance>-s<seed>.png', () => {
     expect(imageFileName(record)).toBe('fashion-dit-ankle-boot-apg-scale-5-eta-0-s3.png')
   })
 })

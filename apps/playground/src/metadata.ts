@@ -18,6 +18,9 @@ export interface ImageRecord {
   /** The sampler spec as written. */
   readonly sampler: string
   readonly steps: number
+  /** VP models: timestep spacing and Karras sigmas of the plan (the CLI records both); flow models: undefined. */
+  readonly spacing: string | undefined
+  readonly karras: boolean | undefined
   readonly seed: number
   readonly width: number
   readonly height: number
@@ -31,20 +34,18 @@ const quote = (v: string): string => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.rep
 
 /** The `guidekit generate` command that draws this image alone. */
 export function reproduceCommand(r: ImageRecord): string {
-  const args = ['guidekit', 'generate', '--model', r.model, '--class', r.className, '--guidance', r.guidance, '--sampler', r.sampler, '--steps', String(r.steps), '--seed', String(r.seed)]
+  const args = ['guidekit', 'generate', '--model', r.model, '--class', r.className, '--guidance', r.guidance, '--sampler', r.sampler, '--steps', String(r.steps)]
+  if (r.spacing !== undefined) args.push('--spacing', r.spacing)
+  if (r.karras === true) args.push('--karras')
+  args.push('--seed', String(r.seed))
   return args.map(quote).join(' ')
 }
 
 /** The `parameters` and `guidekit` text chunks of an image. */
 export function imageTexts(r: ImageRecord): { parameters: string; guidekit: string } {
-  const fields: [string, string | number][] = [
-    ['Steps', r.steps],
-    ['Sampler', r.sampler],
-    ['Guidance', r.guidance],
-    ['Seed', r.seed],
-    ['Size', `${r.width}x${r.height}`],
-    ['Model', r.model],
-  ]
+  const fields: [string, string | number][] = [['Steps', r.steps], ['Sampler', r.sampler]]
+  if (r.spacing !== undefined) fields.push(['Spacing', r.spacing], ['Karras', r.karras === true ? 'yes' : 'no'])
+  fields.push(['Guidance', r.guidance], ['Seed', r.seed], ['Size', `${r.width}x${r.height}`], ['Model', r.model])
   if (r.rlModel !== undefined) fields.push(['RL model', r.rlModel])
   fields.push(['Attention', 'dense'], ['NFE', r.nfe], ['Version', VERSION])
   const guidekit = JSON.stringify({
@@ -57,16 +58,21 @@ export function imageTexts(r: ImageRecord): { parameters: string; guidekit: stri
     guider: r.guider,
     sampler: r.sampler,
     steps: r.steps,
+    ...(r.spacing === undefined ? {} : { spacing: r.spacing, karras: r.karras === true }),
     seed: r.seed,
     width: r.width,
     height: r.height,
+    upscale: 1,
     attention: 'dense',
     nfe: r.nfe,
   })
   return { parameters: formatParameters({ label: r.className, fields }), guidekit }
 }
 
-/** The CLI's file name for an image: `<model>-<class>-<guidance>-s<seed>.png`, slugged. */
+/**
+ * The page's file name for an image: `<model>-<class>-<guidance>-s<seed>.png`, slugged (the CLI adds a hash of
+ * its settings, which the page does not need: the metadata inside records them).
+ */
 export function imageFileName(r: ImageRecord): string {
   const slug = (v: string): string =>
     v

@@ -4,7 +4,7 @@
 import { GuidekitError, sample, type Guider, type SamplingPlan, type Tensor } from '@guidekit/core'
 import { buildGuidance, buildSampler } from '@guidekit/grammar'
 import { fashionWebModel } from '@guidekit/models-fashion/web'
-import { classConditionalDenoiser, classLabel, loadClassConditionalModel, planFromCard, toRawImages, type RawImage, type WebClassConditionalModel, type WebRuntime } from '@guidekit/onnx/web'
+import { classConditionalDenoiser, classLabel, loadClassConditionalModel, planFromCard, toRawImages, type CardPlanOptions, type RawImage, type WebClassConditionalModel, type WebRuntime } from '@guidekit/onnx/web'
 import type { Backend, PageModel, PlaygroundState } from './state.js'
 
 /** The RL fine-tune that `rlg` rows use, by base model. */
@@ -41,6 +41,16 @@ export interface GridRun {
   readonly sampler: string
   readonly seeds: number[]
   readonly runtime: WebRuntime
+}
+
+/**
+ * The timestep spacing and Karras choice of a model's plan, as the CLI picks them without `--spacing` and
+ * `--karras`: the card's recommendation, else linspace without Karras sigmas (VP models); undefined for flow.
+ */
+export function planChoice(model: PageModel): { spacing: CardPlanOptions['spacing']; karras: boolean | undefined } {
+  const card = fashionWebModel(model).card
+  if (card.schedule.family !== 'vp') return { spacing: undefined, karras: undefined }
+  return { spacing: card.defaults?.spacing ?? 'linspace', karras: card.defaults?.karras ?? false }
 }
 
 const cache = new Map<string, Promise<WebClassConditionalModel>>()
@@ -99,7 +109,8 @@ export async function runGrid(state: PlaygroundState, signal: AbortSignal, callb
   const base = await loadModel(state.model, state.backend, callbacks)
   const tuned = rows.some((r) => r.needsTunedModel) && rlName ? await loadModel(rlName, state.backend, callbacks) : undefined
   const { channels, height, width, range } = base.card.image
-  const plan: SamplingPlan = planFromCard(base.card, { steps: state.steps })
+  const { spacing, karras } = planChoice(state.model)
+  const plan: SamplingPlan = planFromCard(base.card, { steps: state.steps, ...(spacing === undefined ? {} : { spacing }), ...(karras === undefined ? {} : { karras }) })
   const seeds = Array.from({ length: state.columns }, (_, i) => state.seed + i)
   const results: RowResult[] = []
   for (const [r, row] of rows.entries()) {
