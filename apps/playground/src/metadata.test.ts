@@ -40,7 +40,9 @@ describe('PNG metadata', () => {
   it('records spacing and Karras for VP models, in the CLI order, and passes them in the command', () => {
     const unet: ImageRecord = { ...record, model: 'fashion-unet', sampler: 'ddim:eta=0', spacing: 'linspace', karras: false }
     const { parameters, guidekit } = imageTexts(unet)
-    expect(parameters).toContain('Steps: 30, Sampler: ddim:eta=0, Spacing: linspace, Karras: no, Guidance:')
+    // values with ':' or '=' are quoted, as the CLI's formatParameters writes them
+    expect(parameters).toContain('Steps: 30, Sampler: "ddim:eta=0", Spacing: linspace, Karras: no, Guidance:')
+    expect(parseParameters(parameters).fields.Sampler).toBe('ddim:eta=0')
     expect(reproduceCommand(unet)).toBe("guidekit generate --model fashion-unet --class 'Ankle boot' --guidance apg:scale=5,eta=0 --sampler ddim:eta=0 --steps 30 --spacing linspace --seed 3")
     expect(JSON.parse(guidekit)).toMatchObject({ steps: 30, spacing: 'linspace', karras: false, seed: 3 })
     expect(reproduceCommand({ ...unet, karras: true })).toContain('--spacing linspace --karras --seed 3')
