@@ -109,16 +109,16 @@ if (process.argv[1]?.endsWith('tune.ts')) {
   if (values.variants) {
     const dir = resolve(values.variants)
     const paths = readdirSync(dir).filter((n) => n.endsWith('.onnx')).sort().map((n) => join(dir, n))
-    const card = readModelCard(resolve(values.card as string))
-    for (const rows of (values.rows as string).split(',').map(Number)) {
+    const card = readModelCard(resolve(values.card))
+    for (const rows of (values.rows).split(',').map(Number)) {
       const res = await timeVariants(paths, trainingFeeds(card, { rows, offset: 50_000, seed: 12 }), Number(values.repeats))
       const base = res[0] as (typeof res)[number]
       console.log(`\n${rows} rows per call, load average ${(loadavg()[0] as number).toFixed(2)}\n\n| variant | 1-thread CPU ms | vs first | 2-thread wall ms | vs first | max abs diff |\n|---|---|---|---|---|---|\n${res.map((r) => `| ${r.file} | ${r.cpuMs.toFixed(2)} | ${(base.cpuMs / r.cpuMs).toFixed(2)}x | ${r.wallMs.toFixed(2)} | ${(base.wallMs / r.wallMs).toFixed(2)}x | ${r.maxAbsDiff.toExponential(2)} |`).join('\n')}`)
     }
     process.exit(0)
   }
-  const dir = resolve(values.models as string)
-  const rowsList = (values.rows as string).split(',').map(Number)
+  const dir = resolve(values.models)
+  const rowsList = (values.rows).split(',').map(Number)
   const repeats = Number(values.repeats)
   const load = loadavg()[0] as number
   const result: Record<string, unknown> = { models: dir, repeats, baseOptions: BASE, loadAverageStart: load, measuredAt: new Date().toISOString() }
@@ -139,7 +139,7 @@ if (process.argv[1]?.endsWith('tune.ts')) {
       }
     }
   }
-  const out = resolve(values.out as string)
+  const out = resolve(values.out)
   mkdirSync(out, { recursive: true })
   writeFileSync(join(out, 'int8-tuning.json'), `${JSON.stringify(result, null, 2)}\n`)
   writeFileSync(join(out, 'int8-tuning.md'), `# ONNX Runtime session tuning (fp32 and int8 generators)\n\nCommand: \`pnpm quantize:tune --repeats ${repeats}\` on ${dirname(join(dir, 'x'))}, measured ${String(result.measuredAt)}, load average ${load.toFixed(2)} at the start (shared machine: compare rows within one table). Baseline: onnxruntime-node 1.30 CPU, 2 intra-op threads, 1 inter-op thread, sequential, level all, spinning on, arena on. Inputs: Fashion-MNIST training images noised to the sampling timesteps, class and null label.\n\n${sections.join('\n')}`)

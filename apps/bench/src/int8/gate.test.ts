@@ -32,14 +32,14 @@ describe('int8Quality', () => {
     writeFileSync(int8.replace('.onnx', '.card.json'), JSON.stringify({ name: 'm-int8' }))
     mkdirSync(join(dir, 'int8-gate'), { recursive: true })
     writeFileSync(join(dir, 'int8-gate', 'm.json'), JSON.stringify(gate(sha.int8)))
-    expect(int8Quality(pair, dir)).toMatchObject({ images: 100, fdFp32: 5.18, fdInt8: 5.22, accFp32: 0.94, accInt8: 0.93, passed: true, source: expect.stringMatching(/^cached gate result/) })
+    expect(int8Quality(pair, dir)).toMatchObject({ images: 100, fdFp32: 5.18, fdInt8: 5.22, accFp32: 0.94, accInt8: 0.93, passed: true, source: expect.stringMatching(/^cached gate result/) as unknown })
     writeFileSync(join(dir, 'int8-gate', 'm.json'), JSON.stringify(gate('0'.repeat(64))))
     expect(int8Quality(pair, dir)).toBeUndefined()
   })
 
   it('prefers the gate recorded in the int8 card (metrics.qualityGate)', () => {
     writeFileSync(int8.replace('.onnx', '.card.json'), JSON.stringify({ name: 'm-int8', metrics: { qualityGate: { passed: true, images: 1000, int8Sha256: sha.int8, fp32: { accuracy: 0.913, frechetDistance: 3.78 }, int8: { accuracy: 0.91, frechetDistance: 3.9 } } } }))
-    expect(int8Quality(pair, dir)).toMatchObject({ images: 1000, fdFp32: 3.78, fdInt8: 3.9, accFp32: 0.913, accInt8: 0.91, source: expect.stringMatching(/^int8 card/) })
+    expect(int8Quality(pair, dir)).toMatchObject({ images: 1000, fdFp32: 3.78, fdInt8: 3.9, accFp32: 0.913, accInt8: 0.91, source: expect.stringMatching(/^int8 card/) as unknown })
   })
 })
 

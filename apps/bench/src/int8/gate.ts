@@ -67,7 +67,7 @@ type Loaded = { model: ClassConditionalModel; denoiser: ClassConditionalDenoiser
 async function sampleBoth(paths: { fp32: string; int8: string }, o: { images: number; steps: number; scale: number; batch: number; threads: number; log: (s: string) => void }): Promise<{ fp32: Loaded; int8: Loaded }> {
   const load = async (path: string): Promise<Loaded> => {
     const model = await loadClassConditionalModel(path, { sessionOptions: { threads: o.threads, interOpThreads: 1, graphOptimizationLevel: 'all' } })
-    return { model, denoiser: await classConditionalDenoiser({ model, classes: [0] }), data: new Float32Array(o.images * 784), ms: 0 }
+    return { model, denoiser: classConditionalDenoiser({ model, classes: [0] }), data: new Float32Array(o.images * 784), ms: 0 }
   }
   const fp32 = await load(paths.fp32)
   const int8 = await load(paths.int8)
@@ -211,7 +211,7 @@ if (process.argv[1]?.endsWith('gate.ts')) {
         })
     if (gate.model !== model) throw new GuidekitError('INVALID_ARGUMENT', `--from ${values.from} is the gate of ${gate.model}, not ${model}.`)
     if (!values.from) {
-      const dir = join(resolve(values.out as string), 'int8-gate')
+      const dir = join(resolve(values.out), 'int8-gate')
       mkdirSync(dir, { recursive: true })
       writeFileSync(join(dir, `${model}.json`), `${JSON.stringify(gate, null, 2)}\n`)
     }

@@ -44,10 +44,10 @@ const { values } = parseArgs({
 const log = (line: string) => process.stderr.write(`${line}\n`)
 const root = resolve(fileURLToPath(new URL('../../../..', import.meta.url)))
 const threads = Number(values.threads ?? availableParallelism())
-const batches = (values.batches as string).split(',').map(Number)
+const batches = (values.batches).split(',').map(Number)
 const steps = Number(values.steps)
 const repeats = Number(values.repeats ?? (values.quick ? 3 : 5))
-const outDir = resolve(values.out as string)
+const outDir = resolve(values.out)
 const sessionOptions = { threads, interOpThreads: 1, graphOptimizationLevel: 'all' as const }
 const loadStart = loadavg()[0] as number
 const startedAt = performance.now()
@@ -64,7 +64,7 @@ const shippedPrecision = quality?.passed && quality.images >= GATE_IMAGES ? 'int
 // ---- guidekit denoisers, one per precision --------------------------------------------------------------
 const models = Object.fromEntries(await Promise.all(Object.entries(precisions).map(async ([p, path]) => [p, await loadClassConditionalModel(path, { sessionOptions })] as const)))
 const denoisers: Record<string, ClassConditionalDenoiser> = {}
-for (const [p, model] of Object.entries(models)) denoisers[p] = await classConditionalDenoiser({ model, classes: [0] })
+for (const [p, model] of Object.entries(models)) denoisers[p] = classConditionalDenoiser({ model, classes: [0] })
 const fp32Model = models.fp32 as NonNullable<(typeof models)['fp32']>
 const plan = planFromCard(fp32Model.card, { steps })
 const classesOf = (b: number) => Array.from({ length: b }, (_, i) => i % 10)
@@ -84,7 +84,7 @@ if (!torchNote) {
   const planFile = join(work, 'plan.json')
   writeFileSync(planFile, JSON.stringify({ sigmas: [...plan.sigmas], timesteps: [...plan.timesteps] }))
   try {
-    torch = await startTorch({ script: join(root, 'apps/bench/src/perf/torch_dit.py'), onnx: dit.fp32, planFile, batches, modes: (values['torch-modes'] as string).split(','), threads, scale: 3 })
+    torch = await startTorch({ script: join(root, 'apps/bench/src/perf/torch_dit.py'), onnx: dit.fp32, planFile, batches, modes: (values['torch-modes']).split(','), threads, scale: 3 })
   } catch (e) {
     torchNote = `torch_dit.py failed: ${e instanceof Error ? e.message : String(e)}`
   }
@@ -103,7 +103,7 @@ const guidekitCells: Record<string, Record<number, Cell>> = {}
 for (const batch of batches) {
   const contenders: { kind: 'torch' | 'guidekit'; name: string; run: () => Promise<number> }[] = [
     ...Object.keys(precisions).map((p) => ({ kind: 'guidekit' as const, name: p, run: () => guidekitTrajectory(p, batch) })),
-    ...(torch ? torch.ready.modes.map((m) => ({ kind: 'torch' as const, name: m, run: () => (torch as TorchServer).run(m, batch) })) : []),
+    ...(torch ? torch.ready.modes.map((m) => ({ kind: 'torch' as const, name: m, run: () => (torch).run(m, batch) })) : []),
   ]
   log(`[perf] batch ${batch}: ${contenders.map((c) => `${c.kind} ${c.name}`).join(', ')} x ${repeats} (rotating order) ...`)
   for (const c of contenders) if (c.kind === 'guidekit') await c.run() // warm-up (torch warmed up while tracing)
@@ -129,7 +129,7 @@ const torchBest = Object.fromEntries(batches.map((b) => {
   return [b, best ? { mode: best[0], msPerImage: best[1][b] as number } : null]
 })) as Record<string, { mode: string; msPerImage: number } | null>
 const speedupOf = (precision: string) => {
-  const per = batches.map((b) => (torchBest[b] && guidekitTable[precision]?.[b] ? (torchBest[b]?.msPerImage as number) / (guidekitTable[precision]?.[b] as number) : null))
+  const per = batches.map((b) => (torchBest[b] && guidekitTable[precision]?.[b] ? (torchBest[b]?.msPerImage) / (guidekitTable[precision]?.[b]) : null))
   return { byBatch: Object.fromEntries(batches.map((b, i) => [b, per[i] ?? null])) as Record<string, number | null>, min: per.some((v) => v === null) ? null : Math.min(...(per as number[])) }
 }
 const speedupByPrecision = Object.fromEntries(Object.keys(precisions).map((p) => [p, speedupOf(p)]))
@@ -158,7 +158,7 @@ if (!unetNote && unetPair?.int8) {
   log(`[perf] fashion-unet fp32 vs int8 (batch ${batch}) ...`)
   const pair = await Promise.all([unetPair.fp32, unetPair.int8].map(async (path) => {
     const model = await loadClassConditionalModel(path, { sessionOptions })
-    return { model, denoiser: await classConditionalDenoiser({ model, classes: classesOf(batch) }) }
+    return { model, denoiser: classConditionalDenoiser({ model, classes: classesOf(batch) }) }
   }))
   const unetPlan = planFromCard((pair[0] as (typeof pair)[number]).model.card, { steps })
   const times = pair.map(() => [] as number[])

@@ -7,11 +7,11 @@ const f = (v: number | null | undefined, d = 1) => (v === null || v === undefine
 function tableOf(v: unknown, title: string): string {
   if (!v) return ''
   const rows = (v as { rows?: Record<string, unknown>[] }).rows
-  const cell = (x: unknown) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toPrecision(4)) : x === undefined ? '' : String(x))
+  const cell = (x: unknown) => (typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toPrecision(4)) : x === undefined ? '' : typeof x === 'string' ? x : JSON.stringify(x))
   const body = Array.isArray(rows) && rows.length
     ? table(Object.keys(rows[0] as object), rows.map((r) => Object.keys(rows[0] as object).map((k) => cell(r[k]))))
     : JSON.stringify(v, null, 2).slice(0, 4000)
-  const rest = Object.fromEntries(Object.entries(v as object).filter(([k]) => k !== 'rows'))
+  const rest = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'rows'))
   return `\n## ${title}\n\n\`\`\`\n${body}\n\`\`\`\n${Object.keys(rest).length ? `\n\`\`\`json\n${JSON.stringify(rest, null, 2).slice(0, 3000)}\n\`\`\`\n` : ''}`
 }
 

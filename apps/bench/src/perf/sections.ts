@@ -61,11 +61,11 @@ export async function guidanceOverhead(model: ClassConditionalModel, denoiser: C
     ['apg w=5', apg({ scale: 5, eta: 0, momentum: -0.5 })],
     ['cfg++ lambda=0.8', cfgPlusPlus({ scale: 0.8 })],
   ]
-  const samplerSession = euler().start({ steps, sigmas: plan.sigmas, family: plan.family, noise: { next: (s: readonly number[]) => Tensor.zeros(s) } } as never)
+  const samplerSession = euler().start({ steps, sigmas: plan.sigmas, family: plan.family, noise: { next: (s: readonly number[]) => Tensor.zeros(s) } })
   const rows: { guider: string; guidanceMs: number; ratio: number }[] = []
   for (const [name, guider] of guiders) {
     const session = guider.start({ steps, sigmas: plan.sigmas, timesteps: plan.timesteps, family: plan.family, shape })
-    const ctx: StepContext = { step: 3, steps, sigma, sigmaNext: plan.sigmas[4] as number, timestep, family: plan.family, x, predict: async (branches) => (branches.length === 2 ? cached : branches.map((b) => cached[b.role === 'positive' ? 0 : 1] as Prediction)) }
+    const ctx: StepContext = { step: 3, steps, sigma, sigmaNext: plan.sigmas[4] as number, timestep, family: plan.family, x, predict: (branches) => Promise.resolve(branches.length === 2 ? cached : branches.map((b) => cached[b.role === 'positive' ? 0 : 1] as Prediction)) }
     // The guider's step is async (it awaits ctx.predict): batches of awaited steps are timed here, the
     // sampler's synchronous update with timeMs.
     const n = 200

@@ -48,7 +48,7 @@ for (const [flag, v] of [['--images', images], ['--threads', threads], ['--batch
 
 type Card = Record<string, unknown> & { metrics?: Record<string, unknown>; defaults?: { steps?: number; sampler?: string } }
 const cardPath = name === 'fashion-sd' ? textToImageCardPath() : (modelPath(name) ?? '').replace(/\.onnx$/, '.card.json')
-const card: Card | undefined = name === 'fashion-sd' ? (textToImageCard() as Card | undefined) : modelPath(name) ? (JSON.parse(readFileSync(cardPath, 'utf8')) as Card) : undefined
+const card: Card | undefined = name === 'fashion-sd' ? (textToImageCard()) : modelPath(name) ? (JSON.parse(readFileSync(cardPath, 'utf8')) as Card) : undefined
 if (!card) throw new Error(`${name} has no card at ${cardPath}: train and export it first`)
 const cardScales = ((card.metrics?.byScale ?? []) as { cfgScale?: number }[]).map((r) => r.cfgScale).filter((w): w is number => typeof w === 'number')
 const scales = values.scales ? values.scales.split(',').map(Number) : cardScales

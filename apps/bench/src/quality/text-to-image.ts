@@ -114,7 +114,7 @@ export async function loadTextToImageGenerator(threads: number): Promise<Generat
   const classNames = fashionModel('fashion-eval').card.classes ?? []
   const files = ['text_encoder', 'unet', 'vae_decoder'].map((c) => join(dir, c, 'model.onnx'))
   const card = textToImageCard()
-  return textToImageGenerator({ pipeline, classNames, captions: (card?.captions ?? {}) as CaptionFacts, size: [28, 28], sha: shortSha(...files) })
+  return textToImageGenerator({ pipeline, classNames, captions: (card?.captions ?? {}), size: [28, 28], sha: shortSha(...files) })
 }
 
 /** The fashion-sd card (`fashion-sd.card.json` next to the folder), parsed as plain JSON, or undefined. */

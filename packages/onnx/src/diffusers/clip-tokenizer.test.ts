@@ -39,10 +39,10 @@ describe('loadClipTokenizer', () => {
 
   it('prefers tokenizer.json and reads the pad token from tokenizer_config.json', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'guidekit-tok-'))
-    const vocab = JSON.parse(readFileSync(join(dir, 'vocab.json'), 'utf8'))
+    const vocab = JSON.parse(readFileSync(join(dir, 'vocab.json'), 'utf8')) as Record<string, number>
     writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(clipTokenizerJson({ vocab, merges: readFileSync(join(dir, 'merges.txt'), 'utf8') })))
     // SD2-style: pad with "!" (id 0) instead of <|endoftext|>
-    const config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8'))
+    const config = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>
     writeFileSync(join(tmp, 'tokenizer_config.json'), JSON.stringify({ ...config, pad_token: '!' }))
     copyFileSync(join(dir, 'special_tokens_map.json'), join(tmp, 'special_tokens_map.json'))
     const tokenizer = loadClipTokenizer(tmp)
