@@ -9,8 +9,7 @@ const CELL_W = 7
 const CELL_H = 14
 const FONT_SIZE = 11.5
 const BASELINE = 11
-const first = 32
-const last = 126
+const [first, last] = [32, 126] // printable ASCII
 const escape = (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? c
 const bytes = new Uint8Array((last - first + 1) * CELL_W * CELL_H)
 for (let code = first; code <= last; code++) {

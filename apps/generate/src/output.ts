@@ -90,6 +90,16 @@ export class OutputFolders {
     }
   }
 
+  /** Runs `work` with the folders made first and the empty ones removed again afterwards, even when it fails. */
+  async around(work: () => Promise<void>): Promise<void> {
+    this.create()
+    try {
+      await work()
+    } finally {
+      this.cleanup()
+    }
+  }
+
   /** Removes the folders this run made, deepest first, as long as they are empty. */
   cleanup(): void {
     live.delete(this)

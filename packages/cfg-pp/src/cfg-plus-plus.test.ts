@@ -1,22 +1,4 @@
-import {
-  GuidekitError,
-  Tensor,
-  ddim,
-  dpmpp2m,
-  euler,
-  eulerAncestral,
-  flowMatchEuler,
-  flowPlan,
-  gaussianDenoiser,
-  sample,
-  unguided,
-  vpPlan,
-  vpSchedule,
-  type Guider,
-  type Prediction,
-  type Sampler,
-  type SamplingPlan,
-} from '@guidekit/core'
+import { GuidekitError, Tensor, ddim, dpmpp2m, euler, eulerAncestral, flowMatchEuler, flowPlan, gaussianDenoiser, sample, unguided, vpPlan, vpSchedule, type Guider, type Prediction, type Sampler, type SamplingPlan } from '@guidekit/core'
 import { describe, expect, it } from 'vitest'
 import { cfgPlusPlus, cfgScaleFromLambda, invert, lambdaFromCfgScale } from './index.js'
 

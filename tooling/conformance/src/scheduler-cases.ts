@@ -4,29 +4,7 @@
 // (x_ve = x_vp * sqrt(1 + sigma^2)) at the edges. A key is a kind (`ddim_trajectory`) or a kind with a variant
 // (`ddim_trajectory/trailing/n7/epsilon/eta0`, as in variant-vectors.json); the kind picks the mapping.
 // Trajectories run through core's sample() with a denoiser that replays the stored model outputs.
-import {
-  Tensor,
-  ddim,
-  dpmpp2m,
-  euler,
-  eulerAncestral,
-  flowMatchEuler,
-  flowPlan,
-  karrasSigmas,
-  modelInput,
-  sample,
-  toPrediction,
-  unguided,
-  vpPlan,
-  vpSchedule,
-  type Denoiser,
-  type NoiseSource,
-  type Parameterization,
-  type Sampler,
-  type SamplingPlan,
-  type TimestepSpacing,
-  type VpSchedule,
-} from '@guidekit/core'
+import { Tensor, ddim, dpmpp2m, euler, eulerAncestral, flowMatchEuler, flowPlan, karrasSigmas, modelInput, sample, toPrediction, unguided, vpPlan, vpSchedule, type Denoiser, type NoiseSource, type Parameterization, type Sampler, type SamplingPlan, type TimestepSpacing, type VpSchedule } from '@guidekit/core'
 import { Comparison, SINGLE_STEP, TRAJECTORY, isStoredTensor, num, tensorData, type CaseResult, type ConformanceCase, type VectorFile } from './types.js'
 
 type Config = Readonly<Record<string, unknown>>

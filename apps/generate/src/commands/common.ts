@@ -121,3 +121,18 @@ export function seedsFrom(seed: number, count: number, countFlag: string): numbe
 }
 
 export const round = (v: number): number => Math.round(v * 1000) / 1000
+
+/** Prints a command's `--json` summary on stdout (one pretty-printed object, as every command does). */
+export function printSummary(ctx: CommandContext, summary: Record<string, unknown>): void {
+  ctx.io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+}
+
+/** The conditioning of images `start .. start + n`: a class-conditional model takes its slice of the cycled labels. */
+export function batchConditioning(engine: Engine, conditioning: Conditioning, labels: readonly string[], start: number, n: number): Conditioning {
+  return engine.kind === 'class-conditional' ? { ...conditioning, classes: labels.slice(start, start + n) } : conditioning
+}
+
+/** Consecutive batches of `items`, each with the index of its first item. */
+export function* batchesOf<T>(items: readonly T[], size: number): Generator<[start: number, batch: T[]]> {
+  for (let start = 0; start < items.length; start += size) yield [start, items.slice(start, start + size)]
+}

@@ -4,10 +4,9 @@ import { fitLinearAG, linearAGRecorder } from '@guidekit/adaptive'
 import { choiceOption, integerOption, numberOption, stringOption } from '../args.js'
 import type { OptionTable, Values } from '../args.js'
 import { EXIT, InterruptedError, UsageError } from '../errors.js'
-import type { Conditioning } from '../models.js'
 import { OutputFolders, checkTarget, settingsHash, singleFileTarget, slug, writeOutput } from '../output.js'
 import { runOnce } from '../run.js'
-import { MODEL_OPTIONS, commonOptions, loadRun, round, seedsFrom } from './common.js'
+import { MODEL_OPTIONS, batchConditioning, batchesOf, commonOptions, loadRun, printSummary, round, seedsFrom } from './common.js'
 import type { CommandContext } from './common.js'
 
 export const FIT_OPTIONS: OptionTable = {
@@ -37,12 +36,10 @@ export async function fitLinearAg(values: Values, ctx: CommandContext): Promise<
     const out = singleFileTarget(outArg, '.json', `linear-ag-${slug(engine.name, 32)}-${slug(r.settings.sampler.label, 16)}-${r.settings.steps}-${hash}.json`, 'fit-linear-ag')
     const folders = new OutputFolders(dirname(out), `the coefficients (--out ${out})`)
     checkTarget(out, o.overwrite)
-    try {
-      folders.create()
+    await folders.around(async () => {
       const t0 = performance.now()
-      for (let start = 0; start < count; start += batchSize) {
-        const batchSeeds = seeds.slice(start, start + batchSize)
-        const conditioning: Conditioning = engine.kind === 'class-conditional' ? { ...o.conditioning, classes: labels.slice(start, start + batchSeeds.length) } : o.conditioning
+      for (const [start, batchSeeds] of batchesOf(seeds, batchSize)) {
+        const conditioning = batchConditioning(engine, o.conditioning, labels, start, batchSeeds.length)
         const outcome = await runOnce({
           engine,
           guider: recorder.guider,
@@ -64,11 +61,9 @@ export async function fitLinearAg(values: Values, ctx: CommandContext): Promise<
       ctx.progress.done(`wrote ${out}: ${predicted}/${coefficients.steps} steps predict the unconditional branch`)
       if (values.json === true) {
         const summary = { command: 'fit-linear-ag', model: engine.name, file: out, files: [out], steps: r.settings.steps, sampler: r.settings.sampler.label, scale, space, trajectories: count, predictedSteps: predicted, residualRms: coefficients.fit?.residualRms ?? null, seconds: round((performance.now() - t0) / 1000) }
-        ctx.io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+        printSummary(ctx, summary)
       }
-    } finally {
-      folders.cleanup()
-    }
+    })
     return EXIT.ok
   } finally {
     await engine.dispose()

@@ -11,7 +11,7 @@ import { OutputFolders, checkTarget, imageTargets, settingsHash, slug, writeOutp
 import { encodePng } from '../png.js'
 import { runOnce } from '../run.js'
 import { explicitGuidance, recommendedGuidance } from '../settings.js'
-import { MODEL_OPTIONS, commonOptions, loadRun, round, seedsFrom } from './common.js'
+import { MODEL_OPTIONS, batchConditioning, batchesOf, commonOptions, loadRun, printSummary, round, seedsFrom } from './common.js'
 import type { CommandContext } from './common.js'
 
 export const GENERATE_OPTIONS: OptionTable = {
@@ -82,12 +82,10 @@ export async function generate(values: Values, ctx: CommandContext): Promise<num
     const imageNfe: number[] = []
     const totals = { seconds: 0, modelRuns: 0, branchEvaluations: 0, nfe: 0 }
     const guidanceReport: Record<string, number> = {}
-    try {
-      folders.create()
-      for (let start = 0; start < count; start += batchSize) {
-        const batch = planned.slice(start, start + batchSize)
+    await folders.around(async () => {
+      for (const [start, batch] of batchesOf(planned, batchSize)) {
         // Cycle the classes as if the whole count were one batch.
-        const batchCond: Conditioning = engine.kind === 'class-conditional' ? { ...o.conditioning, classes: labels.slice(start, start + batch.length) } : o.conditioning
+        const batchCond = batchConditioning(engine, o.conditioning, labels, start, batch.length)
         const outcome = await runOnce({
           engine,
           guider: guidance.guider,
@@ -144,9 +142,7 @@ export async function generate(values: Values, ctx: CommandContext): Promise<num
         for (const [k, v] of Object.entries(outcome.result.guidance)) guidanceReport[k] = (guidanceReport[k] ?? 0) + v
         ctx.progress.done(`${guidance.label}: ${batch.length} image(s) in ${outcome.seconds.toFixed(2)} s (NFE ${round(outcome.result.nfe)}/image, ${outcome.modelRuns} model runs) -> ${files.slice(-batch.length).join(', ')}`)
       }
-    } finally {
-      folders.cleanup()
-    }
+    })
     if (values.json === true) {
       const summary = {
         command: 'generate',
@@ -172,7 +168,7 @@ export async function generate(values: Values, ctx: CommandContext): Promise<num
         secondsPerImage: round(totals.seconds / count),
         guidanceReport,
       }
-      ctx.io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+      printSummary(ctx, summary)
     }
     return EXIT.ok
   } finally {

@@ -14,7 +14,7 @@ import { runOnce } from '../run.js'
 import type { RunOutcome } from '../run.js'
 import { explicitGuidance, readText, recommendedGuidance } from '../settings.js'
 import { draftCounts } from './generate.js'
-import { MODEL_OPTIONS, commonOptions, loadRun, round, seedsFrom } from './common.js'
+import { MODEL_OPTIONS, commonOptions, loadRun, printSummary, round, seedsFrom } from './common.js'
 import type { CommandContext } from './common.js'
 
 export const GRID_OPTIONS: OptionTable = {
@@ -62,8 +62,7 @@ export async function grid(values: Values, ctx: CommandContext): Promise<number>
     const out = singleFileTarget(outArg, '.png', `grid-${slug(engine.name, 32)}-${slug(r.settings.sampler.label, 16)}-${r.settings.steps}-s${o.seed}-${hash}.png`, 'grid')
     const folders = new OutputFolders(dirname(out), `the grid (--out ${out})`)
     checkTarget(out, o.overwrite)
-    try {
-      folders.create()
+    await folders.around(async () => {
       const outcomes: RunOutcome[] = []
       for (const [i, row] of rows.entries()) {
         const outcome = await runOnce({
@@ -129,11 +128,9 @@ export async function grid(values: Values, ctx: CommandContext): Promise<number>
           })),
           seconds: round(outcomes.reduce((a, x) => a + x.seconds, 0)),
         }
-        ctx.io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+        printSummary(ctx, summary)
       }
-    } finally {
-      folders.cleanup()
-    }
+    })
     return EXIT.ok
   } finally {
     await engine.dispose()

@@ -2,25 +2,7 @@
 // newer than ONNX 1.12's onnx.proto survive a decode/encode round trip).
 import { create } from '@bufbuild/protobuf'
 import { float16BitsToFloat32 } from '@guidekit/core'
-import {
-  type AttributeProto,
-  AttributeProtoSchema,
-  AttributeProto_AttributeType,
-  type GraphProto,
-  GraphProtoSchema,
-  type NodeProto,
-  NodeProtoSchema,
-  type TensorProto,
-  TensorProtoSchema,
-  TensorProto_DataLocation,
-  TensorProto_DataType,
-  type ValueInfoProto,
-  ValueInfoProtoSchema,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
-  TensorShapeProtoSchema,
-  TensorShapeProto_DimensionSchema,
-} from './onnx_pb.js'
+import { type AttributeProto, AttributeProtoSchema, AttributeProto_AttributeType, type GraphProto, GraphProtoSchema, type NodeProto, NodeProtoSchema, type TensorProto, TensorProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ValueInfoProto, ValueInfoProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, TensorShapeProtoSchema, TensorShapeProto_DimensionSchema } from './onnx_pb.js'
 
 export { TensorProto_DataType as DataType, AttributeProto_AttributeType as AttributeType }
 

@@ -4,40 +4,8 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf'
 import { GuidekitError } from '@guidekit/core'
 import { type GraphProto, type ModelProto, ModelProtoSchema } from './onnx_pb.js'
 
-export {
-  type AttributeProto,
-  AttributeProtoSchema,
-  AttributeProto_AttributeType,
-  type GraphProto,
-  GraphProtoSchema,
-  type ModelProto,
-  ModelProtoSchema,
-  type NodeProto,
-  NodeProtoSchema,
-  OperatorSetIdProtoSchema,
-  StringStringEntryProtoSchema,
-  type TensorProto,
-  TensorProtoSchema,
-  TensorProto_DataLocation,
-  TensorProto_DataType,
-  type ValueInfoProto,
-  ValueInfoProtoSchema,
-} from './onnx_pb.js'
-export {
-  NodeEmitter,
-  attribute,
-  collectNames,
-  findValueInfo,
-  floatAttribute,
-  floatTensor,
-  getAttribute,
-  graph,
-  int64Tensor,
-  intAttribute,
-  intsAttribute,
-  tensorValues,
-  valueInfo,
-} from './builder.js'
+export { type AttributeProto, AttributeProtoSchema, AttributeProto_AttributeType, type GraphProto, GraphProtoSchema, type ModelProto, ModelProtoSchema, type NodeProto, NodeProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema, type TensorProto, TensorProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ValueInfoProto, ValueInfoProtoSchema } from './onnx_pb.js'
+export { NodeEmitter, attribute, collectNames, findValueInfo, floatAttribute, floatTensor, getAttribute, graph, int64Tensor, intAttribute, intsAttribute, tensorValues, valueInfo } from './builder.js'
 export type { AttrValue } from './builder.js'
 
 /**
