@@ -9,6 +9,8 @@ t uniform in 0..999; inputs named as diffusers' ONNX UNet export (`sample`, `tim
 """
 from __future__ import annotations
 
+import argparse
+
 import math
 import time
 
@@ -138,14 +140,18 @@ def epsilon_loss(model: nn.Module, x0: torch.Tensor, yb: torch.Tensor, g: torch.
         pred = model(xt, t.float(), yb)
     return F.mse_loss(pred.float(), eps)
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = C.base_args(__doc__)
     C.generator_args(p, images=RECIPE['images'], batch=RECIPE['batch'], lr=RECIPE['lr'], warmup=RECIPE['warmup'],
                      beta2=RECIPE['beta2'], ema=RECIPE['ema'], max_minutes=RECIPE['maxMinutes'])
     p.add_argument('--channels', type=str, default='32,64,128')
     p.add_argument('--blocks', type=int, default=1)
     p.add_argument('--scales', type=str, default='1,2,3,5')
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     out, run = C.setup(args, NAME)
     channels = tuple(int(c) for c in args.channels.split(','))
 
@@ -160,6 +166,12 @@ def main() -> None:
     scales = [float(s) for s in args.scales.split(',')]
     rows = C.measure_generator(C.sample_vp, model, ev, args.smoke, scales)
 
+    write_card(out, args, model, channels, facts, rows)
+    print(f'FINAL {NAME}: {C.scale_summary(rows)} wall={facts["wallSeconds"]}s images={facts["images"]} out={out}', flush=True)
+
+
+def write_card(out, args, model, channels, facts: dict, rows: list[dict]) -> None:
+    """Writes fashion-unet.card.json for a trained model, its training facts and measured rows."""
     card = C.base_card(NAME, 'generator', f'Class-conditional UNet (channels {list(channels)}, {args.blocks} res '
                        'block(s) per level, self-attention at 7x7) on Fashion-MNIST, epsilon prediction on the VP '
                        'scaled_linear schedule of SD1.5, classifier-free guidance through null class 10.')
@@ -178,7 +190,6 @@ def main() -> None:
     card['metrics'] = C.generator_metrics(rows, args.smoke, 'ddim (eta 0) = euler in sigma = sqrt((1-abar)/abar), '
                                           'timesteps linspace(999, 0, 30) rounded, x_T = sigma_max * noise')
     C.write_card(out / f'{NAME}.card.json', card)
-    print(f'FINAL {NAME}: {C.scale_summary(rows)} wall={facts["wallSeconds"]}s images={facts["images"]} out={out}', flush=True)
 
 
 if __name__ == '__main__':

@@ -181,7 +181,7 @@ async function main(): Promise<void> {
       const { fields, label } = parseParameters(png.text.parameters ?? '')
       assert(label === 'Sneaker' && fields.Guidance === 'cfg:scale=3' && fields.Seed === '2' && fields.Steps === '12' && fields.NFE === '24', `parameters: ${png.text.parameters}`)
       const recorded = JSON.parse(png.text.guidekit ?? '{}') as { command?: string }
-      assert(recorded.command === 'guidekit generate --model fashion-dit --class Sneaker --guidance cfg:scale=3 --sampler euler --steps 12 --seed 2', `command: ${recorded.command}`)
+      assert(recorded.command === 'guidekit generate --model fashion-dit --class Sneaker --guidance cfg:scale=3 --sampler euler --steps 12 --precision fp32 --seed 2', `command: ${recorded.command}`)
       const cli = await runCliCommand(recorded.command, join(downloads, 'cli.png'))
       assert(cli.text.parameters === png.text.parameters, `the CLI wrote parameters\n${cli.text.parameters}\nthe page wrote\n${png.text.parameters}`)
       // The CLI writes RGB PNGs of the gray image (sharp), the page gray ones: compare one channel.

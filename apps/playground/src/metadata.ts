@@ -37,7 +37,8 @@ export function reproduceCommand(r: ImageRecord): string {
   const args = ['guidekit', 'generate', '--model', r.model, '--class', r.className, '--guidance', r.guidance, '--sampler', r.sampler, '--steps', String(r.steps)]
   if (r.spacing !== undefined) args.push('--spacing', r.spacing)
   if (r.karras === true) args.push('--karras')
-  args.push('--seed', String(r.seed))
+  // the page runs the fp32 files: spelled out, as the CLI does, so a faster variant cannot change the image
+  args.push('--precision', 'fp32', '--seed', String(r.seed))
   return args.map(quote).join(' ')
 }
 
@@ -45,13 +46,14 @@ export function reproduceCommand(r: ImageRecord): string {
 export function imageTexts(r: ImageRecord): { parameters: string; guidekit: string } {
   const fields: [string, string | number][] = [['Steps', r.steps], ['Sampler', r.sampler]]
   if (r.spacing !== undefined) fields.push(['Spacing', r.spacing], ['Karras', r.karras === true ? 'yes' : 'no'])
-  fields.push(['Guidance', r.guidance], ['Seed', r.seed], ['Size', `${r.width}x${r.height}`], ['Model', r.model])
+  fields.push(['Guidance', r.guidance], ['Seed', r.seed], ['Size', `${r.width}x${r.height}`], ['Model', r.model], ['Precision', 'fp32'], ['Model file', `${r.model}.onnx`])
   if (r.rlModel !== undefined) fields.push(['RL model', r.rlModel])
   fields.push(['Attention', 'dense'], ['NFE', r.nfe], ['Version', VERSION])
   const guidekit = JSON.stringify({
     version,
     command: reproduceCommand(r),
     model: r.model,
+    precision: 'fp32',
     ...(r.rlModel === undefined ? {} : { rlModel: r.rlModel }),
     class: r.className,
     guidance: r.guidance,
