@@ -173,7 +173,12 @@ export async function loadEngine(options: LoadOptions): Promise<Engine> {
   if (options.size !== undefined && (options.size.width !== card.image.width || options.size.height !== card.image.height)) {
     throw new UsageError(`--size ${options.size.width}x${options.size.height} does not apply: ${card.name} is class-conditional and makes ${card.image.width}x${card.image.height} images (--size is for text-to-image models).`)
   }
-  const choice = choosePrecision(findVariants(where.cardPath, card), options.precision)
+  const variants = findVariants(where.cardPath, card)
+  // RL guidance blends the model's and its RL model's predictions: by default both at the RL model's precision
+  // (the model itself), so that a faster variant's rounding is not amplified by the blend.
+  const pairDefault = options.precision === undefined && options.needsTunedModel === true
+  const picked = choosePrecision(variants, pairDefault ? variants[0]?.precision : options.precision)
+  const choice = pairDefault ? { ...picked, reason: 'rlg pairs the model with its RL model at the same precision' } : picked
   if (choice.warning) options.onWarning?.(choice.warning)
   const tunedPath = options.needsTunedModel ? await findTunedModel(where, options.rlModel) : undefined
   if (options.needsTunedModel && tunedPath === undefined) {
