@@ -62,7 +62,7 @@ export async function quantizeModel(options: QuantizeOptions): Promise<QuantizeR
   const card = readModelCard(cardPath)
   if (card.kind !== 'generator') throw new GuidekitError('UNSUPPORTED', `${card.name} is an evaluator; only generators are quantized (the evaluator scores the quality gate and stays fp32).`)
   const rawCard = JSON.parse(readFileSync(cardPath, 'utf8')) as Record<string, unknown>
-  if (rawCard.precision !== undefined && rawCard.precision !== 'fp32') throw new GuidekitError('UNSUPPORTED', `${card.name} is already a ${JSON.stringify(rawCard.precision)} model; quantize the fp32 model it derives from.`)
+  if (rawCard.precision !== undefined && rawCard.precision !== 'fp32') throw new GuidekitError('UNSUPPORTED', `${card.name} is already a ${typeof rawCard.precision === 'string' ? rawCard.precision : JSON.stringify(rawCard.precision)} model; quantize the fp32 model it derives from.`)
   const outDir = resolve(options.outDir ?? dirname(onnxPath))
   const name = int8Name(card.name)
   const outOnnx = join(outDir, `${name}.onnx`)
