@@ -17,7 +17,7 @@ from fashion_data import (  # noqa: F401
 )
 from fashion_export import (  # noqa: F401
     CARD_SCHEMA, ONNX_OPSET, base_card, check_onnx, count_params, export_generator, generator_interface, generator_io,
-    generator_metrics, image_block, scale_summary, write_card,
+    generator_metrics, image_block, load_onnx_weights, scale_summary, write_card,
 )
 from fashion_metrics import (  # noqa: F401
     CFG_SCALES, METRIC_NOISE_SEED, Evaluator, ShippedEvaluator, evaluator_outputs, feature_stats, frechet_distance,

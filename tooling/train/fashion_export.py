@@ -36,6 +36,33 @@ def export_generator(model: nn.Module, path: Path) -> None:
     check_onnx(path)
 
 
+def load_onnx_weights(model: nn.Module, path: Path) -> None:
+    """The inverse of export_generator: loads the weights of an exported generator back into `model` (same
+    architecture), so a shipped ONNX file can seed further training when its checkpoint is gone. Parameters keep
+    their names in the export except the Linear weights that constant folding turned into transposed `MatMul`
+    initializers; those are matched in graph order against the model's remaining parameters, shapes checked."""
+    import onnx
+    from onnx import numpy_helper
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: i for i in graph.initializer}
+    state = model.state_dict()
+    loaded: dict[str, torch.Tensor] = {}
+    for name in state:
+        if name in inits:
+            loaded[name] = torch.from_numpy(numpy_helper.to_array(inits[name]).copy())
+    folded = [n.input[1] for n in graph.node if n.op_type == 'MatMul' and n.input[1] in inits
+              and n.input[1] not in state]
+    missing = [k for k, v in state.items() if k not in loaded and v.dim() == 2]
+    if len(folded) != len(missing):
+        raise SystemExit(f'{path}: {len(folded)} folded MatMul weights for {len(missing)} parameters; not this model')
+    for name, init in zip(missing, folded):
+        loaded[name] = torch.from_numpy(numpy_helper.to_array(inits[init]).T.copy())
+    unmatched = [k for k, v in state.items() if k not in loaded or loaded[k].shape != v.shape]
+    if unmatched:
+        raise SystemExit(f'{path}: no weights of the right shape for {", ".join(unmatched[:5])}; not this model')
+    model.load_state_dict(loaded, strict=False)  # non-persistent buffers (positional tables) stay as built
+
+
 def check_onnx(path: Path) -> None:
     import onnx
     m = onnx.load(str(path))

@@ -31,6 +31,12 @@ def base_args(description: str) -> argparse.ArgumentParser:
 
 
 def setup(args: argparse.Namespace, name: str) -> tuple[Path, Path]:
+    # Everything the run needs at its end (the card is validated with jsonschema) is checked at its start.
+    for module, package in (('onnx', 'python3-onnx'), ('jsonschema', 'python3-jsonschema')):
+        try:
+            __import__(module)
+        except ImportError:
+            raise SystemExit(f'Python module {module} is missing: apt-get install -y {package}') from None
     torch.set_num_threads(args.threads)
     if not args.smoke and not args.fixed_threads:
         start_governor(args.threads)

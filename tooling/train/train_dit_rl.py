@@ -1,6 +1,6 @@
 """fashion-dit-rl: fashion-dit fine-tuned by reward-ranked fine-tuning on compressibility.
 
-    /usr/bin/python3 tooling/train/train_dit_rl.py          # needs runs/fashion-dit/model.pt; ~10 min + ~8 min metrics
+    /usr/bin/python3 tooling/train/train_dit_rl.py          # base: the shipped fashion-dit; ~10 min + ~8 min metrics
     /usr/bin/python3 tooling/train/train_dit_rl.py --smoke  # < 60 s, random base model, writes into a temp dir
 
 Reward: compressibility = -(bytes of the 28x28 sample encoded as an 8-bit grayscale PNG, filter 0,
@@ -47,10 +47,14 @@ def main() -> None:
 
     base = DiT()
     if not args.smoke:
+        # The base is the shipped fashion-dit: its training checkpoint (EMA weights) when this machine has it,
+        # otherwise the same weights read back from the shipped fp32 ONNX file (the export is lossless).
         base_ckpt = C.RUNS_DIR / 'fashion-dit' / 'model.pt'
-        if not base_ckpt.exists():
-            raise SystemExit(f'{base_ckpt} is missing: train fashion-dit first (/usr/bin/python3 tooling/train/train_dit.py)')
-        base.load_state_dict(torch.load(base_ckpt, map_location='cpu')['ema'])
+        if base_ckpt.exists():
+            base.load_state_dict(torch.load(base_ckpt, map_location='cpu')['ema'])
+        else:
+            C.load_onnx_weights(base, C.PACKAGE_MODELS_DIR / 'fashion-dit.onnx')
+            C.log(f'{base_ckpt} not found: base weights read from the shipped fashion-dit.onnx')
     base.eval()
     model = DiT()
     model.load_state_dict(base.state_dict())
