@@ -168,10 +168,17 @@ describe('the shipped fashion models', () => {
     expect(summaryOf(rl)).toMatchObject({ rlModel: 'fashion-dit-rl', nfe: 12, modelCalls: 6 })
   })
 
-  it.skipIf(!built('fashion-unet'))('the UNet (VP, epsilon) samples with DDIM', async () => {
+  it.skipIf(!built('fashion-unet'))('the UNet (VP, epsilon) samples with DDIM, in each precision it ships', async () => {
     const r = await run(['generate', '--model', 'fashion-unet', '--class', 'bag', '--steps', '4', '--sampler', 'ddim', '--out', join(fresh(), 'u.png'), '--json', '--quiet'])
     expect(r.code).toBe(0)
-    expect(summaryOf(r)).toMatchObject({ model: 'fashion-unet', nfe: 8 })
+    const s = summaryOf(r)
+    expect(s).toMatchObject({ nfe: 8 })
+    expect(s.model).toBe(s.precision?.precision === 'int8' ? 'fashion-unet-int8' : 'fashion-unet')
+    for (const precision of ['fp32', 'int8'] as const) {
+      const p = await run(['generate', '--model', 'fashion-unet', '--precision', precision, '--class', 'bag', '--steps', '4', '--sampler', 'ddim', '--out', join(fresh(), `u-${precision}.png`), '--json', '--quiet'])
+      expect(p.code).toBe(0)
+      expect(summaryOf(p)).toMatchObject({ model: precision === 'int8' ? 'fashion-unet-int8' : 'fashion-unet', precision: { precision } })
+    }
   })
 })
 

@@ -15,11 +15,30 @@ export function apgMomentumUpdate(runningAverage: Tensor | null, diff: Tensor, m
   checkNumber('momentum', momentum, { min: -1, max: 1, minExclusive: true, maxExclusive: true })
   if (runningAverage === null) return diff.clone()
   assertSameShape('apgMomentumUpdate (runningAverage, diff)', runningAverage, diff)
-  const out = new Float32Array(diff.size)
-  const d = diff.data
-  const r = runningAverage.data
-  for (let i = 0; i < out.length; i++) out[i] = (d[i] as number) + momentum * (r[i] as number)
-  return new Tensor(out, diff.shape)
+  return momentumOfDifference(runningAverage, diff, null, momentum)
+}
+
+/**
+ * `(a - b) + momentum * runningAverage` in one pass (`b` null: 0; `runningAverage` null: 0): the guiders'
+ * momentum update fused with the difference of the branches. Shapes are the caller's to check.
+ */
+export function momentumOfDifference(runningAverage: Tensor | null, a: Tensor, b: Tensor | null, momentum: number): Tensor {
+  const out = new Float32Array(a.size)
+  const x = a.data
+  if (b === null && runningAverage !== null) {
+    const r = runningAverage.data
+    for (let i = 0; i < out.length; i++) out[i] = (x[i] as number) + momentum * (r[i] as number)
+  } else if (b !== null && runningAverage === null) {
+    const y = b.data
+    for (let i = 0; i < out.length; i++) out[i] = (x[i] as number) - (y[i] as number)
+  } else if (b !== null && runningAverage !== null) {
+    const y = b.data
+    const r = runningAverage.data
+    for (let i = 0; i < out.length; i++) out[i] = (x[i] as number) - (y[i] as number) + momentum * (r[i] as number)
+  } else {
+    out.set(x)
+  }
+  return new Tensor(out, a.shape)
 }
 
 /** Options of {@link apgDirection}. */
@@ -45,6 +64,15 @@ export interface ApgDirectionOptions {
  * const g = apgDirection(diff, cond, { eta: 0, normThreshold: 15 })   // then D = D_c + (w - 1) g
  */
 export function apgDirection(diff: Tensor, cond: Tensor, options: ApgDirectionOptions): Tensor {
+  return apgGuided(diff, cond, options, null, 1)
+}
+
+/**
+ * `base + weight * apgDirection(diff, cond, options)` with the sum made in the direction's own output pass
+ * (`base` null: the direction times `weight`): what the guiders return, one pass and one tensor fewer.
+ */
+export function apgGuided(diff: Tensor, cond: Tensor, options: ApgDirectionOptions, base: Tensor | null, weight: number): Tensor {
+  if (base !== null) assertSameShape('apgGuided (diff, base)', diff, base)
   const eta = checkNumber('eta', options.eta, { min: 0 })
   const threshold = checkNumber('normThreshold', options.normThreshold ?? 0, { min: 0 })
   assertSameShape('apgDirection (diff, cond)', diff, cond)
@@ -83,27 +111,28 @@ export function apgDirection(diff: Tensor, cond: Tensor, options: ApgDirectionOp
     }
   }
   // Per group: s = min(1, r/|d|) (r/0 = inf gives 1, as torch); k = <s d, c> / max(|c|, 1e-12)^2.
-  // orth + eta par = s d - (1 - eta) k c.
+  // orth + eta par = s d - (1 - eta) k c; both coefficients are scaled by `weight` here.
   const s = new Float64Array(groups)
   const k = new Float64Array(groups)
   for (let g = 0; g < groups; g++) {
     const sg = threshold > 0 ? Math.min(1, threshold / Math.sqrt(dd[g] as number)) : 1
     const cn = Math.max(Math.sqrt(cc[g] as number), 1e-12)
-    s[g] = sg
-    k[g] = ((1 - eta) * sg * (dc[g] as number)) / (cn * cn)
+    s[g] = weight * sg
+    k[g] = (weight * (1 - eta) * sg * (dc[g] as number)) / (cn * cn)
   }
   const out = new Float32Array(n)
+  if (base !== null) out.set(base.data)
   if (index === null) {
     const per = diff.sampleSize
     for (let g = 0; g < groups; g++) {
       const sg = s[g] as number
       const kg = k[g] as number
-      for (let i = g * per, end = (g + 1) * per; i < end; i++) out[i] = sg * (d[i] as number) - kg * (c[i] as number)
+      for (let i = g * per, end = (g + 1) * per; i < end; i++) out[i] = (out[i] as number) + sg * (d[i] as number) - kg * (c[i] as number)
     }
   } else {
     for (let i = 0; i < n; i++) {
       const g = index[i] as number
-      out[i] = (s[g] as number) * (d[i] as number) - (k[g] as number) * (c[i] as number)
+      out[i] = (out[i] as number) + (s[g] as number) * (d[i] as number) - (k[g] as number) * (c[i] as number)
     }
   }
   return new Tensor(out, diff.shape)

@@ -1,5 +1,5 @@
-import { check, checkNumber, combine, type GuidanceSession, type Guider, type RunInfo, type StepContext, type Tensor, denoisedFrom, guidanceRescale, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
-import { apgDirection, apgMomentumUpdate, type NormDim } from './apg-math.js'
+import { check, checkNumber, type GuidanceSession, type Guider, type RunInfo, type StepContext, type Tensor, denoisedFrom, guidanceRescale, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
+import { apgGuided, momentumOfDifference, type NormDim } from './apg-math.js'
 
 /** The settings the three APG conventions share; what `scale` means differs between them. */
 interface ApgSettings {
@@ -27,11 +27,7 @@ function momentumAverage(momentum: number): { update(c: Tensor, u: Tensor): Tens
   let average: Tensor | null = null
   return {
     update(c, u) {
-      const diff = combine([
-        [1, c],
-        [-1, u],
-      ])
-      average = momentum === 0 ? diff : apgMomentumUpdate(average, diff, momentum)
+      average = momentumOfDifference(momentum === 0 ? null : average, c, u, momentum)
       return average
     },
     reset() {
@@ -72,11 +68,7 @@ export function apg(options: ApgOptions): Guider {
         async step(ctx: StepContext) {
           if (scale === 1) return positiveOnly(ctx)
           const { cond: c, uncond: u } = await predictPair(ctx, 'apg')
-          const g = apgDirection(average.update(c.denoised, u.denoised), c.denoised, { eta, normThreshold })
-          const denoised = combine([
-            [1, c.denoised],
-            [scale - 1, g],
-          ])
+          const denoised = apgGuided(average.update(c.denoised, u.denoised), c.denoised, { eta, normThreshold }, c.denoised, scale - 1)
           return { denoised, renoise: denoised }
         },
       }
@@ -133,11 +125,7 @@ export function apgDiffusers(options: ApgDiffusersOptions = {}): Guider {
           const { cond: cp, uncond: up } = await predictPair(ctx, 'apgDiffusers')
           const c = modelOutput(cp, ctx.family)
           const u = modelOutput(up, ctx.family)
-          const g = apgDirection(average.update(c, u), c, normDim === undefined ? { eta, normThreshold } : { eta, normThreshold, normDim })
-          let pred = combine([
-            [1, original ? c : u],
-            [w, g],
-          ])
+          let pred = apgGuided(average.update(c, u), c, normDim === undefined ? { eta, normThreshold } : { eta, normThreshold, normDim }, original ? c : u, w)
           if (phi > 0) pred = guidanceRescale(pred, c, phi)
           const denoised = denoisedFrom(ctx.x, ctx.sigma, pred)
           return { denoised, renoise: denoised }
@@ -185,11 +173,7 @@ export function apgComfy(options: ApgComfyOptions): Guider {
           prevSigma = ctx.sigma
           const { cond: c, uncond: u } = await predictPair(ctx, 'apgComfy')
           const rank = ctx.x.shape.length
-          const g = apgDirection(average.update(c.denoised, u.denoised), c.denoised, rank > 4 ? { eta, normThreshold, normDim: [-3, -2, -1] } : { eta, normThreshold })
-          const denoised = combine([
-            [1, c.denoised],
-            [cfg, g],
-          ])
+          const denoised = apgGuided(average.update(c.denoised, u.denoised), c.denoised, rank > 4 ? { eta, normThreshold, normDim: [-3, -2, -1] } : { eta, normThreshold }, c.denoised, cfg)
           return { denoised, renoise: denoised }
         },
       }
