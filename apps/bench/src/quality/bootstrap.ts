@@ -8,9 +8,10 @@
 //
 // The Frechet distance of a resample is recomputed from the resampled features against the fixed reference
 // statistics. FD is biased upwards at small n (real test images alone score 4.99 at n = 100 and 0.44 at
-// n = 1000), and a resample, which repeats about a third of its images, is biased further: the percentile
-// interval of one row sits above its point estimate (about +0.4 at n = 1000 on fashion-dit). Compare rows of
-// the same n only; paired differences cancel most of the bias and the claims correct what is left.
+// n = 1000), and a resample, which repeats about a third of its images, is biased further: the plain
+// percentile interval of one row would sit above its point estimate (about +0.4 at n = 1000 on fashion-dit),
+// so rows and differences alike report the bias-corrected interval (biasCorrectedInterval). Compare rows of
+// the same n only.
 import { RandomStream } from '@guidekit/core'
 import type { GaussianStatistics } from '@guidekit/eval'
 import { symmetricEigenvalues } from './eigenvalues.js'

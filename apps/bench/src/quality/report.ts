@@ -43,11 +43,11 @@ export function markdownReport(options: {
       `clip = values outside [-1, 1]; white = pixels at 255; contrast = mean per-image std in [0, 1]; reward = -PNG bytes (the RL reward); diversity = mean within-class feature distance. ` +
       `Seconds per image are wall-clock on a shared 2-core machine: compare them within one run only.`,
     '',
-    `**Intervals.** [low, high] are 95% percentile bootstrap intervals over images (${meta.resamples} resamples; resample r of every row of size n draws the same image indices, so rows on the same seeds are paired). ` +
-      `FD is biased upwards at small n: real test images score ${Object.entries(meta.frechetFloor)
+    `**Intervals.** [low, high] are 95% bootstrap intervals over images (${meta.resamples} resamples; resample r of every row of size n draws the same image indices, so rows on the same seeds are paired): percentile intervals for means (accuracy), ` +
+      `and for FD the percentile interval shifted down by the bootstrap's own bias (mean of the resamples minus the estimate), because a resample repeats about a third of its images and its FD is inflated by that (its plain percentile interval would sit above the point estimate). ` +
+      `FD is also biased upwards at small n: real test images score ${Object.entries(meta.frechetFloor)
         .map(([n, v]) => `${v} at n = ${n}`)
-        .join(', ')}. A resample repeats about a third of its images, so it is biased further and a row's FD interval sits above its point estimate. ` +
-      'Compare FD only between rows of the same n; the claims do so, on paired differences, where most of the bias cancels.',
+        .join(', ')}. Compare FD only between rows of the same n; the claims do so, on paired differences with the same bias correction.',
     '',
     `Real test images: accuracy ${f(Number(reference.accuracy), 3)}, clip 0%, white ${f((sat.whiteFraction ?? Number.NaN) * 100)}%, contrast ${f(sat.contrast ?? Number.NaN, 3)}, reward ${f(Number(reference.reward), 1)}, diversity (100/class) ${f(Number(reference.diversity100PerClass))}.`,
     '',

@@ -6,7 +6,7 @@ import { euler, flowPlan, gaussianDenoiser } from '@guidekit/core'
 import { fashionMnistTestStatistics, loadEvaluator, type Evaluator } from '@guidekit/eval'
 import { fashionModel } from '@guidekit/models-fashion'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { prepareReference, type PreparedReference } from './bootstrap.js'
+import { percentileInterval, prepareReference, type PreparedReference } from './bootstrap.js'
 import type { Config } from './configs.js'
 import type { Generator } from './models.js'
 import { readFeatures, runConfig, type RunDeps } from './runner.js'
@@ -76,5 +76,18 @@ describe('runConfig', () => {
     expect(denoiserCalls).toBe(calls)
     expect(more[1]?.bootstrap.resamples).toBe(30)
     expect(more[1]?.bootstrap.frechetDistance.slice(0, 20)).toEqual(grown?.bootstrap.frechetDistance)
+
+    // The FD interval is the percentile interval of the resamples shifted down by their bias: resampled sets
+    // repeat images, so their FD is inflated and the plain interval would miss the estimate.
+    const row = more[1] as NonNullable<(typeof more)[1]>
+    const fd = row.bootstrap.frechetDistance
+    const bias = fd.reduce((s, v) => s + v, 0) / fd.length - row.frechetDistance
+    expect(bias).toBeGreaterThan(0)
+    expect(row.frechetDistanceBias).toBeCloseTo(bias, 6)
+    const [lo, hi] = percentileInterval(fd)
+    expect(row.frechetDistanceCi[0]).toBeCloseTo(lo - bias, 6)
+    expect(row.frechetDistanceCi[1]).toBeCloseTo(hi - bias, 6)
+    expect(row.frechetDistanceCi[0]).toBeLessThan(row.frechetDistance)
+    expect(row.frechetDistanceCi[1]).toBeGreaterThan(row.frechetDistance)
   })
 })

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path'
 import { Tensor, sample, type Guider } from '@guidekit/core'
 import { compressibility, featureStatistics, frechetDistance, saturationStatistics, withinClassDiversity, type Evaluator, type GaussianStatistics } from '@guidekit/eval'
-import { BOOTSTRAP_SEED, frechetReplicates, meanReplicates, percentileInterval, resampleCounts, type Interval, type PreparedReference } from './bootstrap.js'
+import { BOOTSTRAP_SEED, biasCorrectedInterval, frechetReplicates, meanReplicates, percentileInterval, resampleCounts, type Interval, type PreparedReference } from './bootstrap.js'
 import { effectiveCfgScale, type Config } from './configs.js'
 import type { Generator } from './models.js'
 
@@ -39,7 +39,7 @@ export interface Row {
   readonly accuracy: number
   readonly accuracyCi: Interval
   readonly frechetDistance: number
-  /** 95% percentile bootstrap interval (sits above the point estimate: see bootstrap.ts). */
+  /** 95% bootstrap interval, percentile shifted by the bootstrap bias (biasCorrectedInterval in bootstrap.ts). */
   readonly frechetDistanceCi: Interval
   /** Mean FD over the resamples minus the point estimate: how far the percentile interval is shifted up. */
   readonly frechetDistanceBias: number
@@ -92,7 +92,9 @@ export function readCached(dir: string, id: string, images: number, modelSha?: s
   const p = `${base(dir, id, images)}.json`
   if (!existsSync(p)) return undefined
   const row = JSON.parse(readFileSync(p, 'utf8')) as Row
-  return row.format === 2 && (modelSha === undefined || row.modelSha === modelSha) ? row : undefined
+  if (row.format !== 2 || (modelSha !== undefined && row.modelSha !== modelSha)) return undefined
+  // The FD interval is derived from the stored replicates, so rows cached before it was bias-corrected agree.
+  return { ...row, frechetDistanceCi: biasCorrectedInterval(row.bootstrap.frechetDistance, row.frechetDistance) }
 }
 
 /** Every cached size of a configuration (measured with `modelSha`, when given), ascending. */
@@ -211,7 +213,7 @@ export function summarize(
     accuracy: mean(hits),
     accuracyCi: percentileInterval(meanReplicates(hits, counts)),
     frechetDistance: point,
-    frechetDistanceCi: percentileInterval(fd),
+    frechetDistanceCi: biasCorrectedInterval(fd, point),
     frechetDistanceBias: fd.reduce((s, v) => s + v, 0) / fd.length - point,
     meanIntensity: mean(p.meanIntensity),
     contrast: mean(p.contrast),
