@@ -135,6 +135,11 @@ describe('claims', () => {
     expect(good.units[0]?.tests[0]?.quantity).toContain('interpolated')
     expect(good.units[0]?.tests[0]?.estimate).toBeCloseTo(4.2 - 4.7, 10)
     expect(verdictOf([...cfgs, pp(5.2)], 'CFG++ (Chung').verdict).toBe('refuted')
+    // A rounded lambda lands just beside the scale it was matched to (2.999 for 3): compared at that scale.
+    const near = row('cfg++', { matched: 2, lambda: 0.6 }, { fd: 4.8, seed: 9, extra: { effectiveCfgScale: 1.999 } })
+    const test = verdictOf([...cfgs, near], 'CFG++ (Chung').units[0]?.tests[0]
+    expect(test?.quantity).not.toContain('interpolated')
+    expect(test?.estimate).toBeCloseTo(4.8 - 5, 10)
   })
 
   it('RLG: the reward must rise between every consecutive pair of weights', () => {

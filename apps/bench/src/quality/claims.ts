@@ -96,6 +96,9 @@ function apgClaim(groups: Map<string, Map<string, Row[]>>): Claim {
   )
 }
 
+/** Relative distance within which CFG++'s matched scale counts as a measured CFG scale. */
+const MATCH_TOLERANCE = 0.005
+
 function cfgPlusPlusClaim(groups: Map<string, Map<string, Row[]>>): Claim {
   const units: ClaimUnit[] = []
   const evidence: string[] = []
@@ -105,9 +108,12 @@ function cfgPlusPlusClaim(groups: Map<string, Map<string, Row[]>>): Claim {
     if (!pps.length || !cfgs.length) continue
     const tests: Test[] = []
     for (const pp of pps) {
+      // lambda is rounded, so its matched scale lands near, not on, the scale it was chosen for (2.999 for
+      // 3): within MATCH_TOLERANCE of a measured scale it is compared at that scale.
       const w = Number(pp[0]?.extra.effectiveCfgScale)
-      const lo = [...cfgs].reverse().find((s) => (s[0]?.params.scale as number) <= w + 1e-9)
-      const hi = cfgs.find((s) => (s[0]?.params.scale as number) >= w - 1e-9)
+      const tol = MATCH_TOLERANCE * w
+      const lo = [...cfgs].reverse().find((s) => (s[0]?.params.scale as number) <= w + tol)
+      const hi = cfgs.find((s) => (s[0]?.params.scale as number) >= w - tol)
       const rows = lo && hi ? atCommonSize([pp, lo, hi]) : undefined
       if (!rows) {
         evidence.push(`${k}: ${pp[0]?.label} (matched w ${f(w)}) is outside the CFG sweep or has no common size`)
@@ -133,7 +139,7 @@ function cfgPlusPlusClaim(groups: Map<string, Map<string, Row[]>>): Claim {
   return claim(
     'CFG++ (Chung et al., arXiv 2406.08070)',
     'Better FD than CFG at matched guidance strength, and the best FD over the sweep no worse.',
-    `Per setting: CFG++ runs at the lambdas whose first-order matched CFG scale (mean over the plan of lambda sigma_i / (sigma_i - sigma_{i+1})) is a measured CFG scale; supported if at every such point the 95% paired interval of FD(CFG++) - FD(CFG at the matched scale, linearly interpolated between measured scales) lies below 0 and that of FD(best CFG++) - FD(best CFG, w > 1) (the rows with the lowest FD of each sweep) lies below +${FD_MARGIN * 100}% of the best CFG FD; refuted if any of these intervals lies entirely above its bound; otherwise inconclusive.`,
+    `Per setting: CFG++ runs at the lambdas whose first-order matched CFG scale (mean over the plan of lambda sigma_i / (sigma_i - sigma_{i+1})) is a measured CFG scale; supported if at every such point the 95% paired interval of FD(CFG++) - FD(CFG at the matched scale, linearly interpolated between measured scales; within ${MATCH_TOLERANCE * 100}% of a measured scale, that scale) lies below 0 and that of FD(best CFG++) - FD(best CFG, w > 1) (the rows with the lowest FD of each sweep) lies below +${FD_MARGIN * 100}% of the best CFG FD; refuted if any of these intervals lies entirely above its bound; otherwise inconclusive.`,
     units,
     evidence,
     'no setting has CFG++ and CFG rows',
