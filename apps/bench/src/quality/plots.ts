@@ -48,7 +48,7 @@ export function chartSvg(options: { title: string; xLabel: string; yLabel: strin
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${m.left + W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
     `<rect x="${m.left}" y="${m.top}" width="${W}" height="${H}" fill="none" stroke="#333"/>`,
   ]
   for (const t of ticks(x0, x1)) {

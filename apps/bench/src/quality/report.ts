@@ -47,7 +47,7 @@ export function markdownReport(options: {
       `and for FD the percentile interval shifted down by the bootstrap's own bias (mean of the resamples minus the estimate), because a resample repeats about a third of its images and its FD is inflated by that (its plain percentile interval would sit above the point estimate). ` +
       `FD is also biased upwards at small n: real test images score ${Object.entries(meta.frechetFloor)
         .map(([n, v]) => `${v} at n = ${n}`)
-        .join(', ')}. Compare FD only between rows of the same n; the claims do so, on paired differences with the same bias correction.',
+        .join(', ')}. Compare FD only between rows of the same n; the claims do so, on paired differences with the same bias correction.`,
     '',
     `Real test images: accuracy ${f(Number(reference.accuracy), 3)}, clip 0%, white ${f((sat.whiteFraction ?? Number.NaN) * 100)}%, contrast ${f(sat.contrast ?? Number.NaN, 3)}, reward ${f(Number(reference.reward), 1)}, diversity (100/class) ${f(Number(reference.diversity100PerClass))}.`,
     '',
