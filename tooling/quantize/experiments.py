@@ -3,7 +3,7 @@
     /usr/bin/python3 tooling/quantize/experiments.py packages/models-fashion/models/fashion-dit.onnx --out /tmp/variants
     pnpm quantize:tune --variants /tmp/variants        # times every variant against the first (fp32)
 
-Writes one ONNX file per variant, numbered in the order of the README's table: fp32, FastGelu only,
+Writes one ONNX file per variant, numbered in the order of the README's table: fp32, Gelu only,
 DynamicQuantizeMatMul only, the recipe, the recipe with attention as MultiHeadAttention, MatMulNBits
 (bits 8, accuracy level 4) and the adaLN LayerNorm with broadcast scale/bias. For a model with Conv layers
 (the UNet): fp32 and dynamic ConvInteger (static QDQ needs calibration: compare with `pnpm quantize`'s
@@ -128,7 +128,7 @@ def conv_integer(g: Graph) -> int:
 
 DIT_VARIANTS = {
     '0-fp32': [],
-    '1-fastgelu': [fuse_tanh_gelu],
+    '1-gelu': [fuse_tanh_gelu],
     '2-dqmatmul': [quantize_weight_matmuls],
     '3-recipe': [fuse_tanh_gelu, quantize_weight_matmuls],
     '4-recipe-mha': [fuse_tanh_gelu, attention_to_mha, quantize_weight_matmuls],

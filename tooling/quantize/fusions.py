@@ -1,6 +1,6 @@
 """Float graph fusions ONNX Runtime does not find by itself in the guidekit DiT (checked with
 `optimizedModelFilePath` on onnxruntime-node 1.30): the tanh GELU of `nn.GELU(approximate='tanh')`, matched
-by structure and constants.
+by structure and constants, becomes one com.microsoft `Gelu` kernel.
 """
 from __future__ import annotations
 
@@ -63,9 +63,13 @@ def _times_half_x(g: Graph, start: str, x: str) -> tuple[list, str] | None:
 
 
 def fuse_tanh_gelu(g: Graph) -> int:
-    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) -> com.microsoft FastGelu(x) (arXiv:1606.08415).
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) -> com.microsoft Gelu(x) (arXiv:1606.08415).
 
-    One kernel instead of ten elementwise passes over the widest activation of the MLP.
+    One kernel instead of ten elementwise passes over the widest activation of the MLP. The kernel computes
+    the erf GELU that the tanh formula approximates (they differ by at most 4.7e-4, at |x| = 2.7): ORT 1.30's
+    `Gelu` ran the int8 DiT 7-15% faster than its `FastGelu` (the tanh form) in the same run; on the DiT's
+    velocity the switch moves the output by at most 0.05, a seventh of what the int8 rounding moves it (0.35;
+    tooling/quantize/README.md).
     """
     count = 0
     for tanh in [n for n in g.nodes if n.op_type == 'Tanh']:
@@ -95,7 +99,7 @@ def fuse_tanh_gelu(g: Graph) -> int:
         body = [tanh, inner, poly, *cubic, one, *tail[0]]
         if not g.dead_ends(body, keep={tail[1]}):
             continue
-        g.replace(body, [g.make('FastGelu', [x], [tail[1]], domain=MS_DOMAIN)])
+        g.replace(body, [g.make('Gelu', [x], [tail[1]], domain=MS_DOMAIN)])
         g.reindex()
         count += 1
     return count

@@ -6,7 +6,7 @@
 import type { Deviation } from './measure.js'
 
 export interface QuantizeReport {
-  readonly fastGelu: number
+  readonly gelu: number
   readonly dynamicQuantizeMatMul: number
   readonly qlinearConv: number
   readonly keptFloat: { readonly conv: number }
@@ -46,7 +46,7 @@ export function int8Card(input: Int8CardInput): Record<string, unknown> {
       operators: {
         DynamicQuantizeMatMul: report.dynamicQuantizeMatMul,
         QLinearConv: report.qlinearConv,
-        FastGelu: report.fastGelu,
+        Gelu: report.gelu,
         floatConv: report.keptFloat.conv,
       },
       calibration: input.calibration,

@@ -5,7 +5,7 @@
 // The one command that makes `<name>-int8.onnx` and `<name>-int8.card.json` from a shipped fp32 generator:
 // 1. asks quantize.py which activations need calibrated ranges (Conv layers) and, if any, measures them on
 //    Fashion-MNIST training images noised to the sampler's timesteps (MinMax);
-// 2. rewrites the graph (quantize.py: FastGelu, DynamicQuantizeMatMul, QDQ Conv; onnx.checker);
+// 2. rewrites the graph (quantize.py: Gelu, DynamicQuantizeMatMul, QDQ Conv; onnx.checker);
 // 3. runs fp32 and int8 side by side in onnxruntime-node on other training images and records the
 //    deviation in the card. Prints one JSON summary on stdout; errors print `error CODE: message`.
 import { spawnSync } from 'node:child_process'

@@ -43,7 +43,7 @@ async function optimizedOps(path: string): Promise<Record<string, number>> {
 }
 
 describe.skipIf(why !== '')('quantize.py', () => {
-  it('fuses the tanh GELU into FastGelu without changing the function', async () => {
+  it('fuses the tanh GELU into one Gelu kernel, within the tanh approximation of the function', async () => {
     const src = fixture('tiny-dit')
     const fused = join(work, 'fused.onnx')
     const code = `import sys, onnx; sys.path.insert(0, ${JSON.stringify(join(here, '..'))})
@@ -54,7 +54,8 @@ print(n, sum(x.op_type == 'Tanh' for x in m.graph.node))`
     expect(r.stderr).toBe('')
     expect(r.stdout.trim()).toBe('2 0') // one GELU per block, no Tanh left
     const d = await compareModels(src, fused, trainingFeeds(readModelCard(src.replace('.onnx', '.card.json')), { rows: 64, offset: 0, seed: 1 }), 1)
-    expect(d.maxAbsDiff).toBeLessThan(1e-5)
+    expect(d.maxAbsDiff).toBeGreaterThan(0) // erf, not tanh: not bit-identical
+    expect(d.maxAbsDiff).toBeLessThan(2e-3) // the two GELUs differ by <= 4.7e-4 per activation
   })
 
   it('rejects a missing file, a file that is not ONNX, an int8 model, and Conv layers without ranges', () => {
@@ -75,7 +76,7 @@ describe.skipIf(why !== '')('pnpm quantize', () => {
     const r = await quantizeModel({ model: src, validationRows: 128, threads: 1 })
     const q = r.card.quantization as { operators: Record<string, number>; validation: { relativeRms: number; rows: number }; calibration: unknown }
     // tiny-dit: 2 blocks x (qkv, proj, fc1, fc2, ada) + t_embed 2 + final ada + out = 14
-    expect(q.operators).toEqual({ DynamicQuantizeMatMul: 14, QLinearConv: 0, FastGelu: 2, floatConv: 1 })
+    expect(q.operators).toEqual({ DynamicQuantizeMatMul: 14, QLinearConv: 0, Gelu: 2, floatConv: 1 })
     expect(q.calibration).toBeNull()
     expect(q.validation.rows).toBe(128)
     expect(q.validation.relativeRms).toBeGreaterThan(0) // it is int8
