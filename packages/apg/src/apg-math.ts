@@ -15,28 +15,26 @@ export function apgMomentumUpdate(runningAverage: Tensor | null, diff: Tensor, m
   checkNumber('momentum', momentum, { min: -1, max: 1, minExclusive: true, maxExclusive: true })
   if (runningAverage === null) return diff.clone()
   assertSameShape('apgMomentumUpdate (runningAverage, diff)', runningAverage, diff)
-  return momentumOfDifference(runningAverage, diff, null, momentum)
+  const out = new Float32Array(diff.size)
+  const d = diff.data
+  const r = runningAverage.data
+  for (let i = 0; i < out.length; i++) out[i] = (d[i] as number) + momentum * (r[i] as number)
+  return new Tensor(out, diff.shape)
 }
 
 /**
- * `(a - b) + momentum * runningAverage` in one pass (`b` null: 0; `runningAverage` null: 0): the guiders'
- * momentum update fused with the difference of the branches. Shapes are the caller's to check.
+ * `(a - b) + momentum * runningAverage` in one pass (`runningAverage` null: `a - b`): the guiders' momentum
+ * update fused with the difference of the branches. Shapes are the caller's to check.
  */
-export function momentumOfDifference(runningAverage: Tensor | null, a: Tensor, b: Tensor | null, momentum: number): Tensor {
+export function momentumOfDifference(runningAverage: Tensor | null, a: Tensor, b: Tensor, momentum: number): Tensor {
   const out = new Float32Array(a.size)
   const x = a.data
-  if (b === null && runningAverage !== null) {
-    const r = runningAverage.data
-    for (let i = 0; i < out.length; i++) out[i] = (x[i] as number) + momentum * (r[i] as number)
-  } else if (b !== null && runningAverage === null) {
-    const y = b.data
+  const y = b.data
+  if (runningAverage === null) {
     for (let i = 0; i < out.length; i++) out[i] = (x[i] as number) - (y[i] as number)
-  } else if (b !== null && runningAverage !== null) {
-    const y = b.data
+  } else {
     const r = runningAverage.data
     for (let i = 0; i < out.length; i++) out[i] = (x[i] as number) - (y[i] as number) + momentum * (r[i] as number)
-  } else {
-    out.set(x)
   }
   return new Tensor(out, a.shape)
 }
