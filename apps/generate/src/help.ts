@@ -27,7 +27,7 @@ the scheduler config, else the values below):
   --karras               Karras sigmas (VP models)
   --seed <n>             first seed, 0..4294967295; image i uses seed + i (default 0)
   --attention <a>        dense (default) or draft[:keep=0.25,dense-steps=0.3,dense-layers=0,window=2x2,selection=row-topk] (DiT models)
-  --threads <n>          ONNX Runtime intra-op threads (default: all cores; images are the same for any value)
+  --threads <n>          threads for the model (default: all cores; images are the same for any value)
   --size <W>x<H>         image size for text-to-image models (default: the UNet's, else 512x512)
   --overwrite            replace existing output files (default: refuse, and name files by their settings)
   --unbatched            one model run per branch instead of one per model (to measure batching)

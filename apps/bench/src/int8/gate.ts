@@ -66,7 +66,8 @@ type Loaded = { model: ClassConditionalModel; denoiser: ClassConditionalDenoiser
  */
 async function sampleBoth(paths: { fp32: string; int8: string }, o: { images: number; steps: number; scale: number; batch: number; threads: number; log: (s: string) => void }): Promise<{ fp32: Loaded; int8: Loaded }> {
   const load = async (path: string): Promise<Loaded> => {
-    const model = await loadClassConditionalModel(path, { sessionOptions: { threads: o.threads, interOpThreads: 1, graphOptimizationLevel: 'all' } })
+    // As the sample app runs it: one single-threaded session per thread, each call's rows split into runs.
+    const model = await loadClassConditionalModel(path, { sessionOptions: { workers: o.threads, threads: 1, interOpThreads: 1, graphOptimizationLevel: 'all' } })
     return { model, denoiser: classConditionalDenoiser({ model, classes: [0] }), data: new Float32Array(o.images * 784), ms: 0 }
   }
   const fp32 = await load(paths.fp32)
@@ -140,7 +141,7 @@ export function writeGateToCards(pair: { fp32: string; int8: string }, gate: Gat
     throw new GuidekitError('MODEL_INVALID', `The gate measured fp32 ${gate.fp32.sha256.slice(0, 12)} / int8 ${gate.int8.sha256.slice(0, 12)}, but ${int8CardPath} was made from ${String(madeFrom).slice(0, 12)} or the files changed since. Re-run pnpm quantize ${pair.fp32}, then the gate.`)
   }
   const ms = (side: GateSide) => Math.round(side.secondsPerImage * 1e5) / 100
-  const measuredHow = `bench:int8-gate: ${gate.images} images, ${gate.steps} steps, CFG ${gate.cfgScale}, batch ${gate.batch}, ${gate.threads} threads, fp32 and int8 batches alternating; load average ${gate.loadAverage.toFixed(1)} at the end`
+  const measuredHow = `bench:int8-gate: ${gate.images} images, ${gate.steps} steps, CFG ${gate.cfgScale}, batch ${gate.batch}, ${gate.threads} threads (one single-threaded session each, in worker threads), fp32 and int8 batches alternating; load average ${gate.loadAverage.toFixed(1)} at the end`
   card.metrics = {
     evaluator: 'fashion-eval',
     samples: gate.images,

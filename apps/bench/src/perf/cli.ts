@@ -48,7 +48,12 @@ const batches = (values.batches).split(',').map(Number)
 const steps = Number(values.steps)
 const repeats = Number(values.repeats ?? (values.quick ? 3 : 5))
 const outDir = resolve(values.out)
-const sessionOptions = { threads, interOpThreads: 1, graphOptimizationLevel: 'all' as const }
+// guidekit as the sample app runs it: one single-threaded session per core in worker threads, each call's
+// batch split between them. The row 'int8, 1 session' is the shipped precision in one session with all the
+// threads, for comparison.
+const sessionOptions = { workers: threads, threads: 1, interOpThreads: 1, graphOptimizationLevel: 'all' as const }
+const oneSessionOptions = { threads, interOpThreads: 1, graphOptimizationLevel: 'all' as const }
+const ONE_SESSION = '1 session'
 const loadStart = loadavg()[0] as number
 const startedAt = performance.now()
 
@@ -65,6 +70,9 @@ const shippedPrecision = quality?.passed && quality.images >= GATE_IMAGES ? 'int
 const models = Object.fromEntries(await Promise.all(Object.entries(precisions).map(async ([p, path]) => [p, await loadClassConditionalModel(path, { sessionOptions })] as const)))
 const denoisers: Record<string, ClassConditionalDenoiser> = {}
 for (const [p, model] of Object.entries(models)) denoisers[p] = classConditionalDenoiser({ model, classes: [0] })
+const oneSessionKey = `${shippedPrecision}, ${ONE_SESSION}`
+const oneSessionModel = threads > 1 ? await loadClassConditionalModel(precisions[shippedPrecision] as string, { sessionOptions: oneSessionOptions }) : undefined
+if (oneSessionModel) denoisers[oneSessionKey] = classConditionalDenoiser({ model: oneSessionModel, classes: [0] })
 const fp32Model = models.fp32 as NonNullable<(typeof models)['fp32']>
 const plan = planFromCard(fp32Model.card, { steps })
 const classesOf = (b: number) => Array.from({ length: b }, (_, i) => i % 10)
@@ -102,7 +110,7 @@ const torchCells: Record<string, Record<number, Cell>> = {}
 const guidekitCells: Record<string, Record<number, Cell>> = {}
 for (const batch of batches) {
   const contenders: { kind: 'torch' | 'guidekit'; name: string; run: () => Promise<number> }[] = [
-    ...Object.keys(precisions).map((p) => ({ kind: 'guidekit' as const, name: p, run: () => guidekitTrajectory(p, batch) })),
+    ...Object.keys(denoisers).map((p) => ({ kind: 'guidekit' as const, name: p, run: () => guidekitTrajectory(p, batch) })),
     ...(torch ? torch.ready.modes.map((m) => ({ kind: 'torch' as const, name: m, run: () => (torch).run(m, batch) })) : []),
   ]
   log(`[perf] batch ${batch}: ${contenders.map((c) => `${c.kind} ${c.name}`).join(', ')} x ${repeats} (rotating order) ...`)
@@ -146,7 +154,7 @@ log('[perf] CFG vs single-branch sampling ...')
 const stepRows = await cfgStepRows(denoisers[shippedPrecision] as ClassConditionalDenoiser, plan, batches[0] as number, repeats)
 const cfgStepRatio = (stepRows[0] as { ratio: number }).ratio
 for (const d of Object.values(denoisers)) await d.dispose()
-for (const m of Object.values(models)) await m.dispose()
+for (const m of [...Object.values(models), ...(oneSessionModel ? [oneSessionModel] : [])]) await m.dispose()
 
 // ---- 4. the UNet, fp32 vs int8 (guidekit only; DDIM, same steps and CFG) --------------------------------
 let unet: null | { batch: number; fp32: number; int8: number; speedup: number } = null
@@ -194,7 +202,7 @@ if (!values['no-tables']) {
 
 const result = {
   model: 'fashion-dit',
-  trajectory: { sampler: 'euler', steps, cfgScale: 3, batches, threads, branches: 'batched (one ORT / torch call of 2B rows per step)' },
+  trajectory: { sampler: 'euler', steps, cfgScale: 3, batches, threads, branches: 'batched (one ORT / torch call of 2B rows per step)', sessions: `guidekit: ${threads} single-threaded sessions in worker threads, each step's rows split between them ('${ONE_SESSION}': one session with ${threads} threads); torch: ${threads} threads` },
   speedupVsTorchBest,
   shippedPrecision,
   torch: torchTable,
