@@ -23,17 +23,26 @@ export function apgMomentumUpdate(runningAverage: Tensor | null, diff: Tensor, m
 }
 
 /**
- * `(a - b) + momentum * runningAverage` in one pass (`runningAverage` null: `a - b`): the guiders' momentum
- * update fused with the difference of the branches. Shapes are the caller's to check.
+ * The branch difference as the guiders use it, `a - b + momentum * previous` (`previous` null: `a - b`),
+ * given to {@link apgGuided} unmade: it is computed in the reduction pass.
  */
-export function momentumOfDifference(runningAverage: Tensor | null, a: Tensor, b: Tensor, momentum: number): Tensor {
+export interface BranchDifference {
+  readonly a: Tensor
+  readonly b: Tensor
+  readonly previous: Tensor | null
+  readonly momentum: number
+}
+
+/** `a - b + momentum * previous` in one pass, rounded to float32 like every stored tensor. */
+function differenceOf(diff: BranchDifference): Tensor {
+  const { a, b, previous, momentum } = diff
   const out = new Float32Array(a.size)
   const x = a.data
   const y = b.data
-  if (runningAverage === null) {
+  if (previous === null) {
     for (let i = 0; i < out.length; i++) out[i] = (x[i] as number) - (y[i] as number)
   } else {
-    const r = runningAverage.data
+    const r = previous.data
     for (let i = 0; i < out.length; i++) out[i] = (x[i] as number) - (y[i] as number) + momentum * (r[i] as number)
   }
   return new Tensor(out, a.shape)
@@ -62,34 +71,46 @@ export interface ApgDirectionOptions {
  * const g = apgDirection(diff, cond, { eta: 0, normThreshold: 15 })   // then D = D_c + (w - 1) g
  */
 export function apgDirection(diff: Tensor, cond: Tensor, options: ApgDirectionOptions): Tensor {
-  return apgGuided(diff, cond, options, null, 1)
+  return apgGuided(diff, cond, options, null, 1).guided
 }
 
 /**
  * `base + weight * apgDirection(diff, cond, options)` with the sum made in the direction's own output pass
  * (`base` null: the direction times `weight`): what the guiders return, one pass and one tensor fewer.
+ * `diff` may be given as the branches it comes from ({@link BranchDifference}): then it is made in the
+ * reduction pass (two passes in all) and returned with the result, for the guider's momentum buffer.
  */
-export function apgGuided(diff: Tensor, cond: Tensor, options: ApgDirectionOptions, base: Tensor | null, weight: number): Tensor {
-  if (base !== null) assertSameShape('apgGuided (diff, base)', diff, base)
+export function apgGuided(diff: Tensor | BranchDifference, cond: Tensor, options: ApgDirectionOptions, base: Tensor | null, weight: number): { guided: Tensor; diff: Tensor } {
   const eta = checkNumber('eta', options.eta, { min: 0 })
   const threshold = checkNumber('normThreshold', options.normThreshold ?? 0, { min: 0 })
-  assertSameShape('apgDirection (diff, cond)', diff, cond)
-  const { groups, index } = reductionGroups(diff.shape, options.normDim)
+  const made = diff instanceof Tensor ? diff : null
+  const branches = diff instanceof Tensor ? null : diff
+  if (branches) assertSameShape('apgGuided (cond, a, b, previous)', cond, branches.a, branches.b, ...(branches.previous ? [branches.previous] : []))
+  else assertSameShape('apgDirection (diff, cond)', made as Tensor, cond)
+  if (base !== null) assertSameShape('apgGuided (cond, base)', cond, base)
+  const { groups, index } = reductionGroups(cond.shape, options.normDim)
   const dd = new Float64Array(groups)
   const dc = new Float64Array(groups)
   const cc = new Float64Array(groups)
-  const d = diff.data
   const c = cond.data
-  const n = d.length
-  if (index === null) {
-    const per = diff.sampleSize
+  const n = c.length
+  let d: Float32Array
+  if (index === null && branches) {
+    // The difference made and reduced in one pass (float32-rounded as stored, so the sums are the same).
+    d = new Float32Array(n)
+    const x = branches.a.data
+    const y = branches.b.data
+    const r = branches.previous?.data
+    const m = branches.momentum
+    const per = cond.sampleSize
     for (let g = 0; g < groups; g++) {
       let a = 0
       let b = 0
       let e = 0
       for (let i = g * per, end = (g + 1) * per; i < end; i++) {
-        const di = d[i] as number
+        const di = Math.fround(r ? (x[i] as number) - (y[i] as number) + m * (r[i] as number) : (x[i] as number) - (y[i] as number))
         const ci = c[i] as number
+        d[i] = di
         a += di * di
         b += di * ci
         e += ci * ci
@@ -99,17 +120,35 @@ export function apgGuided(diff: Tensor, cond: Tensor, options: ApgDirectionOptio
       cc[g] = e
     }
   } else {
-    for (let i = 0; i < n; i++) {
-      const g = index[i] as number
-      const di = d[i] as number
-      const ci = c[i] as number
-      dd[g] = (dd[g] as number) + di * di
-      dc[g] = (dc[g] as number) + di * ci
-      cc[g] = (cc[g] as number) + ci * ci
+    d = (made ?? differenceOf(branches as BranchDifference)).data
+    if (index === null) {
+      const per = cond.sampleSize
+      for (let g = 0; g < groups; g++) {
+        let a = 0
+        let b = 0
+        let e = 0
+        for (let i = g * per, end = (g + 1) * per; i < end; i++) {
+          const di = d[i] as number
+          const ci = c[i] as number
+          a += di * di
+          b += di * ci
+          e += ci * ci
+        }
+        dd[g] = a
+        dc[g] = b
+        cc[g] = e
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const g = index[i] as number
+        const di = d[i] as number
+        const ci = c[i] as number
+        dd[g] = (dd[g] as number) + di * di
+        dc[g] = (dc[g] as number) + di * ci
+        cc[g] = (cc[g] as number) + ci * ci
+      }
     }
   }
-  // Per group: s = min(1, r/|d|) (r/0 = inf gives 1, as torch); k = <s d, c> / max(|c|, 1e-12)^2.
-  // orth + eta par = s d - (1 - eta) k c; both coefficients are scaled by `weight` here.
   const s = new Float64Array(groups)
   const k = new Float64Array(groups)
   for (let g = 0; g < groups; g++) {
@@ -119,21 +158,24 @@ export function apgGuided(diff: Tensor, cond: Tensor, options: ApgDirectionOptio
     k[g] = (weight * (1 - eta) * sg * (dc[g] as number)) / (cn * cn)
   }
   const out = new Float32Array(n)
-  if (base !== null) out.set(base.data)
   if (index === null) {
-    const per = diff.sampleSize
+    const per = cond.sampleSize
+    const b = base?.data
     for (let g = 0; g < groups; g++) {
       const sg = s[g] as number
       const kg = k[g] as number
-      for (let i = g * per, end = (g + 1) * per; i < end; i++) out[i] = (out[i] as number) + sg * (d[i] as number) - kg * (c[i] as number)
+      const end = (g + 1) * per
+      if (b) for (let i = g * per; i < end; i++) out[i] = (b[i] as number) + sg * (d[i] as number) - kg * (c[i] as number)
+      else for (let i = g * per; i < end; i++) out[i] = sg * (d[i] as number) - kg * (c[i] as number)
     }
   } else {
+    if (base !== null) out.set(base.data)
     for (let i = 0; i < n; i++) {
       const g = index[i] as number
       out[i] = (out[i] as number) + (s[g] as number) * (d[i] as number) - (k[g] as number) * (c[i] as number)
     }
   }
-  return new Tensor(out, diff.shape)
+  return { guided: new Tensor(out, cond.shape), diff: made ?? new Tensor(d, cond.shape) }
 }
 
 const groupCache = new Map<string, { groups: number; index: Int32Array }>()

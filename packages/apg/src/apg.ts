@@ -1,5 +1,5 @@
 import { check, checkNumber, type GuidanceSession, type Guider, type RunInfo, type StepContext, type Tensor, denoisedFrom, guidanceRescale, modelOutput, positiveOnly, predictPair } from '@guidekit/core'
-import { apgGuided, momentumOfDifference, type NormDim } from './apg-math.js'
+import { apgGuided, type ApgDirectionOptions, type NormDim } from './apg-math.js'
 
 /** The settings the three APG conventions share; what `scale` means differs between them. */
 interface ApgSettings {
@@ -20,15 +20,16 @@ function apgSettings(options: Partial<ApgSettings>, defaults: Omit<ApgSettings, 
 }
 
 /**
- * The momentum average of `d = c - u` over one trajectory: `ra = d + momentum ra` (the first `ra = d`);
- * plain `d` when momentum is 0.
+ * The momentum average of `d = c - u` over one trajectory, `ra = d + momentum ra` (the first `ra = d`; plain
+ * `d` when momentum is 0), made inside APG's reduction pass: `guide` returns `base + weight * apgDirection`.
  */
-function momentumAverage(momentum: number): { update(c: Tensor, u: Tensor): Tensor; reset(): void } {
+function momentumAverage(momentum: number): { guide(c: Tensor, u: Tensor, options: ApgDirectionOptions, base: Tensor, weight: number): Tensor; reset(): void } {
   let average: Tensor | null = null
   return {
-    update(c, u) {
-      average = momentumOfDifference(momentum === 0 ? null : average, c, u, momentum)
-      return average
+    guide(c, u, options, base, weight) {
+      const result = apgGuided({ a: c, b: u, previous: momentum === 0 ? null : average, momentum }, c, options, base, weight)
+      average = result.diff
+      return result.guided
     },
     reset() {
       average = null
@@ -68,7 +69,7 @@ export function apg(options: ApgOptions): Guider {
         async step(ctx: StepContext) {
           if (scale === 1) return positiveOnly(ctx)
           const { cond: c, uncond: u } = await predictPair(ctx, 'apg')
-          const denoised = apgGuided(average.update(c.denoised, u.denoised), c.denoised, { eta, normThreshold }, c.denoised, scale - 1)
+          const denoised = average.guide(c.denoised, u.denoised, { eta, normThreshold }, c.denoised, scale - 1)
           return { denoised, renoise: denoised }
         },
       }
@@ -125,7 +126,7 @@ export function apgDiffusers(options: ApgDiffusersOptions = {}): Guider {
           const { cond: cp, uncond: up } = await predictPair(ctx, 'apgDiffusers')
           const c = modelOutput(cp, ctx.family)
           const u = modelOutput(up, ctx.family)
-          let pred = apgGuided(average.update(c, u), c, normDim === undefined ? { eta, normThreshold } : { eta, normThreshold, normDim }, original ? c : u, w)
+          let pred = average.guide(c, u, normDim === undefined ? { eta, normThreshold } : { eta, normThreshold, normDim }, original ? c : u, w)
           if (phi > 0) pred = guidanceRescale(pred, c, phi)
           const denoised = denoisedFrom(ctx.x, ctx.sigma, pred)
           return { denoised, renoise: denoised }
@@ -173,7 +174,7 @@ export function apgComfy(options: ApgComfyOptions): Guider {
           prevSigma = ctx.sigma
           const { cond: c, uncond: u } = await predictPair(ctx, 'apgComfy')
           const rank = ctx.x.shape.length
-          const denoised = apgGuided(average.update(c.denoised, u.denoised), c.denoised, rank > 4 ? { eta, normThreshold, normDim: [-3, -2, -1] } : { eta, normThreshold }, c.denoised, cfg)
+          const denoised = average.guide(c.denoised, u.denoised, rank > 4 ? { eta, normThreshold, normDim: [-3, -2, -1] } : { eta, normThreshold }, c.denoised, cfg)
           return { denoised, renoise: denoised }
         },
       }
