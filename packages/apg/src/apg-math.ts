@@ -120,33 +120,17 @@ export function apgGuided(diff: Tensor | BranchDifference, cond: Tensor, options
       cc[g] = e
     }
   } else {
+    // A given difference, or reduction groups other than one per sample: one loop over the elements (the
+    // same additions in the same order as the loop above, per group).
     d = (made ?? differenceOf(branches as BranchDifference)).data
-    if (index === null) {
-      const per = cond.sampleSize
-      for (let g = 0; g < groups; g++) {
-        let a = 0
-        let b = 0
-        let e = 0
-        for (let i = g * per, end = (g + 1) * per; i < end; i++) {
-          const di = d[i] as number
-          const ci = c[i] as number
-          a += di * di
-          b += di * ci
-          e += ci * ci
-        }
-        dd[g] = a
-        dc[g] = b
-        cc[g] = e
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const g = index[i] as number
-        const di = d[i] as number
-        const ci = c[i] as number
-        dd[g] = (dd[g] as number) + di * di
-        dc[g] = (dc[g] as number) + di * ci
-        cc[g] = (cc[g] as number) + ci * ci
-      }
+    const per = cond.sampleSize
+    for (let i = 0; i < n; i++) {
+      const g = index === null ? (i / per) | 0 : (index[i] as number)
+      const di = d[i] as number
+      const ci = c[i] as number
+      dd[g] = (dd[g] as number) + di * di
+      dc[g] = (dc[g] as number) + di * ci
+      cc[g] = (cc[g] as number) + ci * ci
     }
   }
   const s = new Float64Array(groups)

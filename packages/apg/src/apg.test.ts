@@ -72,6 +72,32 @@ describe('APG guiders', () => {
     paper.denoised.data.forEach((v, i) => expect(v).toBeCloseTo(diffusers.denoised.data[i] as number, 4))
   })
 
+  it('the guider (difference made inside its reduction pass) equals the public helpers step by step, to float32 rounding', async () => {
+    const w = 4
+    const session = startSession(apg({ scale: w, eta: 0.3, momentum: -0.5, normThreshold: 2 }), 10, shape)
+    let average: Tensor | null = null
+    for (let step = 0; step < 3; step++) {
+      const { ctx } = fakeStepContext({ x, predictions: predictions() })
+      const guided = await session.step(ctx)
+      const cd = fromEpsilon(c).denoised
+      const ud = fromEpsilon(u).denoised
+      average = apgMomentumUpdate(
+        average,
+        combine([
+          [1, cd],
+          [-1, ud],
+        ]),
+        -0.5,
+      )
+      const expected = combine([
+        [1, cd],
+        [w - 1, apgDirection(average, cd, { eta: 0.3, normThreshold: 2 })],
+      ])
+      // The helpers round the difference and the direction to float32 before combining them; the guider once.
+      guided.denoised.data.forEach((v, i) => expect(Math.abs(v - (expected.data[i] as number))).toBeLessThan(2e-6 * (1 + Math.abs(v))))
+    }
+  })
+
   it('the diffusers original formulation is the paper rule with w = scale + 1, momentum and threshold included', async () => {
     const a = startSession(apg({ scale: 5, eta: 0.3, momentum: -0.5, normThreshold: 2 }), 10, shape)
     const b = startSession(apgDiffusers({ scale: 4, eta: 0.3, momentum: -0.5, normThreshold: 2, useOriginalFormulation: true }), 10, shape)
