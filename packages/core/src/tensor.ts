@@ -24,7 +24,8 @@ export class Tensor {
       })
     }
     this.data = data
-    this.shape = Object.freeze([...shape])
+    // A frozen shape (another tensor's) is shared: it cannot change, and equal shapes then compare by reference.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze([...shape])
   }
 
   /** A tensor of zeros. */
@@ -113,7 +114,12 @@ export class Tensor {
 
   /** True when both shapes are equal. */
   sameShape(other: Tensor): boolean {
-    return this.shape.length === other.shape.length && this.shape.every((d, i) => d === other.shape[i])
+    const a = this.shape
+    const b = other.shape
+    if (a === b) return true
+    if (a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+    return true
   }
 }
 
