@@ -142,6 +142,13 @@ const speedupOf = (precision: string) => {
 }
 const speedupByPrecision = Object.fromEntries(Object.keys(precisions).map((p) => [p, speedupOf(p)]))
 const speedupVsTorchBest = speedupByPrecision[shippedPrecision]?.min ?? null
+// The same ratio round by round (the trajectories of one round run next to each other): how much of the
+// verdict is the machine drifting between rounds.
+const speedupRounds = Object.fromEntries(batches.map((b) => {
+  const torchSamples = torchBest[b] ? torchCells[torchBest[b]?.mode]?.[b]?.samples : undefined
+  const ours = guidekitCells[shippedPrecision]?.[b]?.samples
+  return [b, torchSamples && ours ? ours.map((t, r) => (torchSamples[r] as number) / t) : []]
+})) as Record<string, number[]>
 
 // ---- 2. guidance arithmetic / model time, for each precision (batch = the first) --------------------------
 log('[perf] guidance arithmetic vs model time ...')
@@ -209,6 +216,7 @@ const result = {
   torchBest,
   guidekit: guidekitTable,
   speedupByPrecision,
+  speedupRounds,
   int8Quality: quality ?? null,
   guidanceOverheadRatio,
   cfgStepRatio,
