@@ -172,8 +172,9 @@ export async function loadEngine(options: LoadOptions): Promise<Engine> {
   if (card.kind === 'text-to-image') return diffusersEngine(locateModel(where.cardPath).onnxPath, { defaults: card.defaults, cardPath: where.cardPath }, options, sessionOptions)
   if (card.kind !== 'generator') throw new UsageError(`--model ${options.model} is a ${card.kind} model (it classifies images); pass a generator.`)
   // Class-conditional generators run as one single-threaded session per thread in worker threads, each
-  // step's rows split between them (1.16-1.29x faster than one multi-threaded session at batch 64, the
-  // same at batch 8: pnpm bench:perf); the split depends on the rows only, so images do not depend on --threads.
+  // step's rows split between them (1.16-1.48x faster than one multi-threaded session at batch 64,
+  // 0.95-1.21x at batch 8: pnpm bench:perf); the split depends on the rows only, so images do not depend
+  // on --threads.
   const generatorOptions: OnnxSessionOptions = { ...sessionOptions, workers: options.threads ?? availableParallelism(), threads: 1 }
   if (options.size !== undefined && (options.size.width !== card.image.width || options.size.height !== card.image.height)) {
     throw new UsageError(`--size ${options.size.width}x${options.size.height} does not apply: ${card.name} is class-conditional and makes ${card.image.width}x${card.image.height} images (--size is for text-to-image models).`)
