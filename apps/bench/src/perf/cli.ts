@@ -127,7 +127,7 @@ for (const batch of batches) {
     ;(cells[c.name] ??= {})[batch] = { samples: samples[i] as number[], msPerImage: median(samples[i] as number[]) / batch }
   })
 }
-torch?.close()
+await torch?.close()
 rmSync(work, { recursive: true, force: true })
 const perImage = (cells: Record<string, Record<number, Cell>>) => Object.fromEntries(Object.entries(cells).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([b, c]) => [b, c.msPerImage]))])) as Record<string, Record<string, number>>
 const torchTable = perImage(torchCells)

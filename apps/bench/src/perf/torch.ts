@@ -22,7 +22,8 @@ export interface TorchServer {
   readonly ready: TorchReady
   /** Milliseconds of one trajectory of `batch` images in `mode`. */
   run(mode: string, batch: number): Promise<number>
-  close(): void
+  /** Ends the Python process and resolves once it has exited (its teardown would disturb later timings). */
+  close(): Promise<void>
 }
 
 /** Why PyTorch cannot be benchmarked here, or undefined when Debian's torch and onnx import. */
@@ -61,8 +62,12 @@ export async function startTorch(options: { script: string; onnx: string; planFi
       return reply.ms
     },
     close() {
-      exited.catch(() => {})
+      const gone = exited.then(
+        () => undefined,
+        () => undefined,
+      )
       child.stdin.end('quit\n')
+      return gone
     },
   }
 }
