@@ -133,6 +133,8 @@ export function apgGuided(diff: Tensor | BranchDifference, cond: Tensor, options
       cc[g] = (cc[g] as number) + ci * ci
     }
   }
+  // Per group: s = min(1, r/|d|) (r/0 = inf gives 1, as torch); k = <s d, c> / max(|c|, 1e-12)^2;
+  // orth + eta par = s d - (1 - eta) k c, both scaled by `weight`.
   const s = new Float64Array(groups)
   const k = new Float64Array(groups)
   for (let g = 0; g < groups; g++) {

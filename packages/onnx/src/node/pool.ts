@@ -104,7 +104,7 @@ export function runsOf(rows: number): [number, number][] {
 }
 
 /** Typed array constructor of an ONNX Runtime tensor type. */
-type ArrayCtor = { new (length: number): OrtTensorType.DataType & { set(a: ArrayLike<number | bigint>, offset?: number): void }; BYTES_PER_ELEMENT: number }
+type ArrayCtor = new (length: number) => OrtTensorType.DataType & { set(a: ArrayLike<number | bigint>, offset?: number): void }
 
 function rowsOf(dims: readonly number[]): number {
   return dims.slice(1).reduce((a, b) => a * b, 1)
