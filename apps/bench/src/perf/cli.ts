@@ -1,13 +1,15 @@
-// pnpm bench:perf [--json] [--quick] [--threads 2] [--batches 8,64] [--steps 10] [--repeats 5]
+// pnpm bench:perf [--json] [--quick] [--threads 2] [--batches 8,64] [--steps 10] [--repeats 15]
 //                 [--torch-modes fp32-eager,bf16-autocast,fp32-torchscript,bf16-torchscript]
 //                 [--no-torch] [--no-unet] [--no-tables] [--no-app] [--out bench-results]
 //
 // guidekit + ONNX Runtime against PyTorch on the same CPU, weights, trajectory (fashion-dit, Euler, 10 steps,
 // CFG 3, batched branches) and batch sizes, in one run: every PyTorch mode (torch_dit.py) and every guidekit
 // precision (fp32, and int8 when `pnpm quantize` has made it) are timed in rotating order after a warm-up,
-// so all see the same machine state; each cell is the median trajectory / batch (ms per image).
+// so all see the same machine state; each cell is the median trajectory / batch (ms per image). Torch modes
+// more than 2x slower than the fastest torch mode stop after 3 rounds (rounds.ts); the rest run all rounds.
 // speedupVsTorchBest = min over batches of (fastest torch mode) / (guidekit's shipped precision), where int8
-// ships only after passing the int8 quality gate at 1000 images (bench:int8-gate). Also: guidance
+// ships only after passing the int8 quality gate at 1000 images (bench:int8-gate), with a 95% interval from
+// resampling the rounds (speedupInterval). Also: guidance
 // arithmetic / model time (goal <= 1%), CFG vs single-branch step, peak RSS of the sample app, the UNet fp32
 // vs int8, and the kernel and attention tables. Markdown to <out>/perf.md, the object to <out>/perf.json;
 // --json prints it.
@@ -22,7 +24,8 @@ import { classConditionalDenoiser, loadClassConditionalModel, planFromCard, type
 import * as ort from 'onnxruntime-node'
 import { GATE_IMAGES, int8Quality, precisionPair } from '../int8/models.js'
 import { markdown } from './report.js'
-import { cfgStepRows, childJson, guidanceOverhead, median, peakRss, type GuidanceOverhead } from './sections.js'
+import { median, OUT_OF_CONTENTION, roundSpeedup, SCREEN_ROUNDS, stillTimed, type RoundSpeedup } from './rounds.js'
+import { cfgStepRows, childJson, guidanceOverhead, peakRss, type GuidanceOverhead } from './sections.js'
 import { TORCH_MODES, startTorch, torchUnavailable, type TorchServer } from './torch.js'
 
 const { values } = parseArgs({
@@ -46,7 +49,7 @@ const root = resolve(fileURLToPath(new URL('../../../..', import.meta.url)))
 const threads = Number(values.threads ?? availableParallelism())
 const batches = (values.batches).split(',').map(Number)
 const steps = Number(values.steps)
-const repeats = Number(values.repeats ?? (values.quick ? 3 : 5))
+const repeats = Number(values.repeats ?? (values.quick ? 3 : 15))
 const outDir = resolve(values.out)
 // guidekit as the sample app runs it: one single-threaded session per core in worker threads, each call's
 // batch split between them. The row 'int8, 1 session' is the shipped precision in one session with all the
@@ -113,12 +116,14 @@ for (const batch of batches) {
     ...Object.keys(denoisers).map((p) => ({ kind: 'guidekit' as const, name: p, run: () => guidekitTrajectory(p, batch) })),
     ...(torch ? torch.ready.modes.map((m) => ({ kind: 'torch' as const, name: m, run: () => (torch).run(m, batch) })) : []),
   ]
-  log(`[perf] batch ${batch}: ${contenders.map((c) => `${c.kind} ${c.name}`).join(', ')} x ${repeats} (rotating order) ...`)
+  log(`[perf] batch ${batch}: ${contenders.map((c) => `${c.kind} ${c.name}`).join(', ')} x ${repeats} (rotating order; torch modes over ${OUT_OF_CONTENTION}x the fastest stop after ${SCREEN_ROUNDS}) ...`)
   for (const c of contenders) if (c.kind === 'guidekit') await c.run() // warm-up (torch warmed up while tracing)
   const samples = contenders.map(() => [] as number[])
+  let timed = contenders.map((_, i) => i)
   for (let r = 0; r < repeats; r++) {
-    for (let k = 0; k < contenders.length; k++) {
-      const i = (k + r) % contenders.length
+    if (r === SCREEN_ROUNDS) timed = stillTimed(timed.map((i) => ({ torch: contenders[i]?.kind === 'torch', median: median(samples[i] as number[]) }))).map((k) => timed[k] as number)
+    for (let k = 0; k < timed.length; k++) {
+      const i = timed[(k + r) % timed.length] as number
       samples[i]?.push(await (contenders[i] as (typeof contenders)[number]).run())
     }
   }
@@ -142,13 +147,17 @@ const speedupOf = (precision: string) => {
 }
 const speedupByPrecision = Object.fromEntries(Object.keys(precisions).map((p) => [p, speedupOf(p)]))
 const speedupVsTorchBest = speedupByPrecision[shippedPrecision]?.min ?? null
-// The same ratio round by round (the trajectories of one round run next to each other): how much of the
-// verdict is the machine drifting between rounds.
+// The same ratio round by round (the trajectories of one round run next to each other), and the 95% interval
+// of the speedup from resampling the rounds (paired): how much of the verdict is the machine drifting.
+const roundsOf = (b: number) => ({ torch: torchBest[b] ? torchCells[torchBest[b]?.mode]?.[b]?.samples : undefined, ours: guidekitCells[shippedPrecision]?.[b]?.samples })
 const speedupRounds = Object.fromEntries(batches.map((b) => {
-  const torchSamples = torchBest[b] ? torchCells[torchBest[b]?.mode]?.[b]?.samples : undefined
-  const ours = guidekitCells[shippedPrecision]?.[b]?.samples
-  return [b, torchSamples && ours ? ours.map((t, r) => (torchSamples[r] as number) / t) : []]
+  const { torch: t, ours } = roundsOf(b)
+  return [b, t && ours ? ours.slice(0, t.length).map((x, r) => (t[r] as number) / x) : []]
 })) as Record<string, number[]>
+const speedupInterval = Object.fromEntries(batches.map((b) => {
+  const { torch: t, ours } = roundsOf(b)
+  return [b, t && ours ? roundSpeedup(t, ours, b) : null]
+})) as Record<string, RoundSpeedup | null>
 
 // ---- 2. guidance arithmetic / model time, for each precision (batch = the first) --------------------------
 log('[perf] guidance arithmetic vs model time ...')
@@ -217,6 +226,7 @@ const result = {
   guidekit: guidekitTable,
   speedupByPrecision,
   speedupRounds,
+  speedupInterval,
   int8Quality: quality ?? null,
   guidanceOverheadRatio,
   cfgStepRatio,
@@ -225,6 +235,8 @@ const result = {
   goals: { speedupVsTorchBest: '>= 2', guidanceOverheadRatio: '<= 0.01', cfgStepRatio: '<= 1.3' },
   details: {
     repeats,
+    rounds: Object.fromEntries(Object.entries({ ...torchCells, ...guidekitCells }).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([b, c]) => [b, c.samples.length]))])),
+    screening: `every contender runs ${SCREEN_ROUNDS} rounds; then torch modes slower than ${OUT_OF_CONTENTION}x the fastest torch mode (median) stop, the rest run all ${repeats}`,
     samplesMs: { torch: Object.fromEntries(Object.entries(torchCells).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([b, c]) => [b, c.samples]))])), guidekit: Object.fromEntries(Object.entries(guidekitCells).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([b, c]) => [b, c.samples]))])) },
     torchVersion: torch?.ready.torch ?? null,
     torchErrors: torch?.ready.errors ?? {},

@@ -11,8 +11,7 @@ import { Tensor, euler, randn, sample, unguided, type Guider, type Prediction, t
 import type { ClassConditionalDenoiser, ClassConditionalModel } from '@guidekit/onnx'
 import * as ort from 'onnxruntime-node'
 import { timeMs } from '../timing.js'
-
-export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+import { median } from './rounds.js'
 
 export interface GuidanceOverhead {
   readonly ortRunMs: number
