@@ -103,17 +103,31 @@ export function apgGuided(diff: Tensor | BranchDifference, cond: Tensor, options
     const r = branches.previous?.data
     const m = branches.momentum
     const per = cond.sampleSize
+    // Two copies of the loop (with and without the momentum term): a test inside the loop made it 1.3-1.7x
+    // slower in V8.
     for (let g = 0; g < groups; g++) {
       let a = 0
       let b = 0
       let e = 0
-      for (let i = g * per, end = (g + 1) * per; i < end; i++) {
-        const di = Math.fround(r ? (x[i] as number) - (y[i] as number) + m * (r[i] as number) : (x[i] as number) - (y[i] as number))
-        const ci = c[i] as number
-        d[i] = di
-        a += di * di
-        b += di * ci
-        e += ci * ci
+      const end = (g + 1) * per
+      if (r) {
+        for (let i = g * per; i < end; i++) {
+          const di = Math.fround((x[i] as number) - (y[i] as number) + m * (r[i] as number))
+          const ci = c[i] as number
+          d[i] = di
+          a += di * di
+          b += di * ci
+          e += ci * ci
+        }
+      } else {
+        for (let i = g * per; i < end; i++) {
+          const di = Math.fround((x[i] as number) - (y[i] as number))
+          const ci = c[i] as number
+          d[i] = di
+          a += di * di
+          b += di * ci
+          e += ci * ci
+        }
       }
       dd[g] = a
       dc[g] = b

@@ -66,6 +66,15 @@ describe('kernels', () => {
     expect(findNonFinite(t)).toBe(4)
     t.data[1] = -Infinity
     expect(findNonFinite(t)).toBe(1)
+    // every position of the four-wide loop and of its tail, each non-finite kind, with large finite values
+    for (const bad of [Number.NaN, Infinity, -Infinity]) {
+      for (let at = 0; at < 11; at++) {
+        const u = Tensor.full([1, 11], 3e38)
+        u.data[at] = bad
+        expect(findNonFinite(u)).toBe(at)
+      }
+    }
+    expect(findNonFinite(Tensor.full([1, 11], -3e38))).toBe(-1)
   })
 
   it('rejects shape mismatches', () => {

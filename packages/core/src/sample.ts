@@ -216,6 +216,7 @@ function checkGuidedStep(guided: unknown, x: Tensor, name: string, step: number,
     })
   }
   for (const [what, t] of [['denoised', g.denoised], ['renoise', g.renoise]] as const) {
+    if (what === 'renoise' && t === g.denoised) continue // the same tensor (every guider but CFG++'s): checked
     if (t.shape.length !== x.shape.length || t.shape.some((d, i) => d !== x.shape[i])) {
       throw new GuidekitError('SHAPE_MISMATCH', `${where} returned ${what} of shape [${t.shape.join(', ')}] for x of shape [${x.shape.join(', ')}].`, { details: { step, guider: name } })
     }

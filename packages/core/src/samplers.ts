@@ -107,6 +107,14 @@ function ancestralUpdate(family: NoiseFamily, input: SamplerStepInput, eta: numb
   const r = renoise.data
   if (sigmaNext === 0) {
     for (let i = 0; i < out.length; i++) out[i] = aNext * (d[i] as number)
+  } else if (r === d) {
+    // The usual case (every guider but CFG++): the same update reading D once per element (V8 loads it
+    // twice otherwise), the same arithmetic.
+    const k = down / sigma
+    for (let i = 0; i < out.length; i++) {
+      const di = d[i] as number
+      out[i] = aNext * di + k * ((xs[i] as number) - a * di)
+    }
   } else {
     const k = down / sigma
     for (let i = 0; i < out.length; i++) out[i] = aNext * (d[i] as number) + k * ((xs[i] as number) - a * (r[i] as number))
