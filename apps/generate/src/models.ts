@@ -172,8 +172,8 @@ export async function loadEngine(options: LoadOptions): Promise<Engine> {
   if (card.kind === 'text-to-image') return diffusersEngine(locateModel(where.cardPath).onnxPath, { defaults: card.defaults, cardPath: where.cardPath }, options, sessionOptions)
   if (card.kind !== 'generator') throw new UsageError(`--model ${options.model} is a ${card.kind} model (it classifies images); pass a generator.`)
   // Class-conditional generators run as one single-threaded session per thread in worker threads, each
-  // step's rows split between them (1.16-1.48x faster than one multi-threaded session at batch 64,
-  // 0.95-1.26x at batch 8: pnpm bench:perf); the split depends on the rows only, so images do not depend
+  // step's rows split between them (1.11-1.22x faster than one multi-threaded session at batch 64,
+  // 1.05-1.13x at batch 8: pnpm bench:perf); the split depends on the rows only, so images do not depend
   // on --threads.
   const generatorOptions: OnnxSessionOptions = { ...sessionOptions, workers: options.threads ?? availableParallelism(), threads: 1 }
   if (options.size !== undefined && (options.size.width !== card.image.width || options.size.height !== card.image.height)) {
