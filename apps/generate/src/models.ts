@@ -173,7 +173,7 @@ export async function loadEngine(options: LoadOptions): Promise<Engine> {
   if (card.kind !== 'generator') throw new UsageError(`--model ${options.model} is a ${card.kind} model (it classifies images); pass a generator.`)
   // Class-conditional generators run as one single-threaded session per thread in worker threads, each
   // step's rows split between them (1.11-1.22x faster than one multi-threaded session at batch 64,
-  // 1.05-1.13x at batch 8: pnpm bench:perf); the split depends on the rows only, so images do not depend
+  // 1.05-1.15x at batch 8: pnpm bench:perf); the split depends on the rows only, so images do not depend
   // on --threads.
   const generatorOptions: OnnxSessionOptions = { ...sessionOptions, workers: options.threads ?? availableParallelism(), threads: 1 }
   if (options.size !== undefined && (options.size.width !== card.image.width || options.size.height !== card.image.height)) {

@@ -22,7 +22,7 @@ export interface OnnxSessionOptions {
    * rows only) that the workers take from a queue; `threads` then defaults to 1 per session. A float model
    * gives the same numbers as one session, an int8 model the same bytes for any number of workers. On 2
    * cores, 2 workers sample batch 64 with CFG 1.11-1.22x faster than one 2-thread session (batch 8:
-   * 1.05-1.13x; four 15-round runs of `pnpm bench:perf`).
+   * 1.05-1.15x; five 15-round runs of `pnpm bench:perf`).
    */
   readonly workers?: number
   /** Threads used to run independent operators in parallel (`interOpNumThreads`). */

@@ -7,29 +7,31 @@ import { join } from 'node:path'
 import { apg } from '@guidekit/apg'
 import { cfg } from '@guidekit/cfg'
 import { cfgPlusPlus } from '@guidekit/cfg-pp'
-import { Tensor, euler, randn, sample, unguided, type Guider, type Prediction, type SamplingPlan, type StepContext } from '@guidekit/core'
+import { Tensor, euler, randn, sample, unguided, type GuidedStep, type Guider, type Prediction, type SamplingPlan, type StepContext } from '@guidekit/core'
 import type { ClassConditionalDenoiser, ClassConditionalModel } from '@guidekit/onnx'
 import * as ort from 'onnxruntime-node'
-import { timeMs } from '../timing.js'
 import { median } from './rounds.js'
 
 export interface GuidanceOverhead {
   readonly ortRunMs: number
   readonly predictMs: number
   readonly rows: readonly { guider: string; guidanceMs: number; ratio: number }[]
-  /** The largest guider's (arithmetic + sampler update) / ORT run of the batched CFG call. */
+  /** The largest guider's (arithmetic + sampler update) / ORT run of the batched CFG call (median over the rounds). */
   readonly ratio: number
 }
 
 /**
  * The guider's and sampler's work on cached predictions against ONNX Runtime's run of the batched CFG call
- * (2B rows); ORT's run and the denoiser's predict are timed in alternation after a warm-up.
+ * (2B rows), round by round: each round times three ORT runs and the denoiser's predict, then 200 steps of
+ * each guider and 200 sampler updates, so the two sides of a round's ratio see the same machine state; a
+ * guider's ratio is the median over the rounds.
  */
 export async function guidanceOverhead(model: ClassConditionalModel, denoiser: ClassConditionalDenoiser, plan: SamplingPlan, batch: number, repeats: number): Promise<GuidanceOverhead> {
   const shape = [batch, 1, 28, 28]
   const classes = Array.from({ length: batch }, (_, i) => i % 10)
   const x = randn(shape, 3)
   const sigma = plan.sigmas[3] as number
+  const sigmaNext = plan.sigmas[4] as number
   const timestep = plan.timesteps[3] as number
   const feeds = {
     sample: new ort.Tensor('float32', new Float32Array([...x.data, ...x.data]), [2 * batch, 1, 28, 28]),
@@ -43,45 +45,52 @@ export async function guidanceOverhead(model: ClassConditionalModel, denoiser: C
     await model.session.run(feeds)
     cached = await d.predict({ x, sigma, timestep, step: 0, steps: 1, branches: both })
   }
-  const runTimes: number[] = []
-  const predictTimes: number[] = []
-  for (let i = 0; i < repeats * 3; i++) {
-    let t0 = performance.now()
-    await model.session.run(feeds)
-    runTimes.push(performance.now() - t0)
-    t0 = performance.now()
-    cached = await d.predict({ x, sigma, timestep, step: 0, steps: 1, branches: both })
-    predictTimes.push(performance.now() - t0)
-  }
-  const ortRunMs = median(runTimes)
   const steps = plan.timesteps.length
-  const guiders: [string, Guider][] = [
+  const ctx: StepContext = { step: 3, steps, sigma, sigmaNext, timestep, family: plan.family, x, predict: (branches) => Promise.resolve(branches.length === 2 ? cached : branches.map((b) => cached[b.role === 'positive' ? 0 : 1] as Prediction)) }
+  const guiders = ([
     ['cfg w=3', cfg({ scale: 3 })],
     ['apg w=5', apg({ scale: 5, eta: 0, momentum: -0.5 })],
     ['cfg++ lambda=0.8', cfgPlusPlus({ scale: 0.8 })],
-  ]
+  ] as [string, Guider][]).map(([name, guider]) => ({ name, session: guider.start({ steps, sigmas: plan.sigmas, timesteps: plan.timesteps, family: plan.family, shape }), ms: [] as number[], ratios: [] as number[] }))
   const samplerSession = euler().start({ steps, sigmas: plan.sigmas, family: plan.family, noise: { next: (s: readonly number[]) => Tensor.zeros(s) } })
-  const rows: { guider: string; guidanceMs: number; ratio: number }[] = []
-  for (const [name, guider] of guiders) {
-    const session = guider.start({ steps, sigmas: plan.sigmas, timesteps: plan.timesteps, family: plan.family, shape })
-    const ctx: StepContext = { step: 3, steps, sigma, sigmaNext: plan.sigmas[4] as number, timestep, family: plan.family, x, predict: (branches) => Promise.resolve(branches.length === 2 ? cached : branches.map((b) => cached[b.role === 'positive' ? 0 : 1] as Prediction)) }
-    // The guider's step is async (it awaits ctx.predict): batches of awaited steps are timed here, the
-    // sampler's synchronous update with timeMs.
-    const n = 200
-    const per: number[] = []
-    // Warmed up as in a long run (the first hundreds of calls include V8's compilation of the loops).
-    let guided = await session.step(ctx)
-    for (let i = 0; i < n; i++) guided = await session.step(ctx)
-    for (let r = 0; r < repeats; r++) {
-      const t0 = performance.now()
-      for (let i = 0; i < n; i++) guided = await session.step(ctx)
-      per.push((performance.now() - t0) / n)
-    }
-    const last = guided
-    const samplerMs = timeMs(() => void samplerSession.step({ step: 3, x, sigma, sigmaNext: plan.sigmas[4] as number, guided: last }), { minMs: 50 })
-    const ms = median(per) + samplerMs
-    rows.push({ guider: name, guidanceMs: ms, ratio: ms / ortRunMs })
+  // The guider's step is async (it awaits ctx.predict): batches of n awaited steps are timed.
+  const n = 200
+  const stepMs = async (g: (typeof guiders)[number]): Promise<{ ms: number; guided: GuidedStep }> => {
+    let guided = await g.session.step(ctx)
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) guided = await g.session.step(ctx)
+    return { ms: (performance.now() - t0) / n, guided }
   }
+  const samplerMs = (guided: GuidedStep): number => {
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) samplerSession.step({ step: 3, x, sigma, sigmaNext, guided })
+    return (performance.now() - t0) / n
+  }
+  // Warmed up as in a long run (the first hundreds of calls include V8's compilation of the loops).
+  for (const g of guiders) samplerMs((await stepMs(g)).guided)
+  const runTimes: number[] = []
+  const predictTimes: number[] = []
+  for (let r = 0; r < repeats; r++) {
+    const round: number[] = []
+    for (let i = 0; i < 3; i++) {
+      let t0 = performance.now()
+      await model.session.run(feeds)
+      round.push(performance.now() - t0)
+      t0 = performance.now()
+      cached = await d.predict({ x, sigma, timestep, step: 0, steps: 1, branches: both })
+      predictTimes.push(performance.now() - t0)
+    }
+    runTimes.push(...round)
+    const ort = median(round)
+    for (const g of guiders) {
+      const { ms, guided } = await stepMs(g)
+      const total = ms + samplerMs(guided)
+      g.ms.push(total)
+      g.ratios.push(total / ort)
+    }
+  }
+  const ortRunMs = median(runTimes)
+  const rows = guiders.map((g) => ({ guider: g.name, guidanceMs: median(g.ms), ratio: median(g.ratios) }))
   return { ortRunMs, predictMs: median(predictTimes), rows, ratio: Math.max(...rows.map((r) => r.ratio)) }
 }
 

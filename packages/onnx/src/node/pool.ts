@@ -1,8 +1,8 @@
 // One model in several worker threads, each with its own ONNX Runtime session; every call's batch is split
 // between them. onnxruntime-node runs the calls of one JavaScript thread one after the other, and for the
 // small runs of a sampling step its intra-op threads leave cores waiting on each other; N single-threaded
-// sessions on N cores run N parts of the batch at once (`pnpm bench:perf`, four 15-round runs: 1.11-1.22x at
-// batch 64, 1.05-1.13x at batch 8).
+// sessions on N cores run N parts of the batch at once (`pnpm bench:perf`, five 15-round runs: 1.11-1.22x at
+// batch 64, 1.05-1.15x at batch 8).
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import type { InferenceSession, Tensor as OrtTensorType } from 'onnxruntime-common'
