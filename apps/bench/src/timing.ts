@@ -26,6 +26,13 @@ export function timeMs(fn: () => void, options: { rounds?: number; minMs?: numbe
   return samples[Math.floor(samples.length / 2)] as number
 }
 
+/** The median (the mean of the two middle values of an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const h = s.length >> 1
+  return s.length % 2 ? (s[h] as number) : ((s[h - 1] as number) + (s[h] as number)) / 2
+}
+
 /** Formats rows as a fixed-width text table. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))

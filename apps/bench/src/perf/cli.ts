@@ -24,7 +24,8 @@ import { classConditionalDenoiser, loadClassConditionalModel, planFromCard, type
 import * as ort from 'onnxruntime-node'
 import { GATE_IMAGES, int8Quality, precisionPair } from '../int8/models.js'
 import { markdown } from './report.js'
-import { median, OUT_OF_CONTENTION, roundSpeedup, SCREEN_ROUNDS, stillTimed, type RoundSpeedup } from './rounds.js'
+import { median } from '../timing.js'
+import { OUT_OF_CONTENTION, roundSpeedup, SCREEN_ROUNDS, stillTimed, type RoundSpeedup } from './rounds.js'
 import { cfgStepRows, childJson, guidanceOverhead, peakRss, type GuidanceOverhead } from './sections.js'
 import { TORCH_MODES, startTorch, torchUnavailable, type TorchServer } from './torch.js'
 

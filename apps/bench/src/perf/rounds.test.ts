@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { median, roundSpeedup, stillTimed } from './rounds.js'
+import { median } from '../timing.js'
+import { roundSpeedup, stillTimed } from './rounds.js'
 
 describe('bench:perf rounds', () => {
   it('median of odd and even counts', () => {

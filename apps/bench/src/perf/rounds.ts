@@ -4,18 +4,12 @@
 // interval. Slow torch modes (fp32: ~10x the best mode) are only screened: after SCREEN_ROUNDS rounds, a torch
 // mode slower than OUT_OF_CONTENTION times the fastest torch mode stops, and the rounds go to the contenders.
 import { BOOTSTRAP_SEED, percentileInterval, resampleCounts, type Interval } from '../quality/bootstrap.js'
+import { median } from '../timing.js'
 
 /** Rounds every contender runs before slow torch modes stop. */
 export const SCREEN_ROUNDS = 3
 /** A torch mode whose median is more than this many times the fastest torch mode's is out of contention. */
 export const OUT_OF_CONTENTION = 2
-/** The median (the mean of the two middle values of an even count). */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const h = s.length >> 1
-  return s.length % 2 ? (s[h] as number) : ((s[h - 1] as number) + (s[h] as number)) / 2
-}
-
 /** Bootstrap resamples of the rounds. */
 export const ROUND_RESAMPLES = 2000
 

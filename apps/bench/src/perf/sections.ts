@@ -10,7 +10,7 @@ import { cfgPlusPlus } from '@guidekit/cfg-pp'
 import { Tensor, euler, randn, sample, unguided, type GuidedStep, type Guider, type Prediction, type SamplingPlan, type StepContext } from '@guidekit/core'
 import type { ClassConditionalDenoiser, ClassConditionalModel } from '@guidekit/onnx'
 import * as ort from 'onnxruntime-node'
-import { median } from './rounds.js'
+import { median } from '../timing.js'
 
 export interface GuidanceOverhead {
   readonly ortRunMs: number
